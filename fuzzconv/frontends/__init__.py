@@ -1,0 +1,1 @@
+"""Graph -> Python source -> framework model, and eager runs of that model."""

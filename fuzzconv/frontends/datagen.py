@@ -1,0 +1,33 @@
+"""Seeded input and weight values. Copied verbatim into every generated source and repro.py.
+
+Everything here must stay standalone: numpy only, no fuzzconv imports, since
+`inspect.getsource` puts these functions into scripts that never import fuzzconv.
+"""
+
+import numpy as np
+
+
+def draw_array(rng, shape, dtype, domain):
+    """Values for one input: the consumer's value domain decides the range."""
+    if dtype == "bool":
+        return rng.random(shape) < 0.5
+    if dtype in ("int32", "int64"):
+        low = 0 if domain in ("nonneg", "positive", "index") else -4
+        return rng.integers(low + (domain == "positive"), 5, size=shape).astype(dtype)
+    if domain == "positive":
+        values = rng.uniform(0.1, 2.0, size=shape)
+    elif domain == "nonneg":
+        values = rng.uniform(0.0, 2.0, size=shape)
+    elif domain == "unit":
+        values = rng.uniform(0.01, 0.99, size=shape)
+    else:
+        values = rng.standard_normal(size=shape)
+    return values.astype(dtype)
+
+
+def weight_values(rng, name, shape, fan_in):
+    """Values for one weight tensor; variances stay positive, the rest scaled by fan-in."""
+    if "var" in name.split(".")[-1].split("/")[-1]:
+        return rng.uniform(0.5, 1.5, size=shape).astype("float32")
+    scale = 1.0 / np.sqrt(max(1, fan_in))
+    return rng.uniform(-1.0, 1.0, size=shape).astype("float32") * np.float32(scale * 1.7)

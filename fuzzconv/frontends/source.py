@@ -1,0 +1,194 @@
+"""Render a checked graph as the Python source of a PyTorch or Keras model.
+
+The source is what a campaign executes and what `repro.py` contains, so a report reproduces
+exactly what was tested. It defines `make_model(seed)`, `make_inputs(seed)` and `INPUTS`.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from fuzzconv import ops
+from fuzzconv.case import AttrValue, Graph, Node
+from fuzzconv.frontends import datagen
+from fuzzconv.graphcheck import Types, infer_types, node_ctx
+from fuzzconv.ops.spec import DOMAIN_IMPLIES
+
+INDENT = "    "
+
+
+def literal(value: AttrValue) -> str:
+    return repr(value)
+
+
+def input_domains(graph: Graph) -> dict[str, str]:
+    """The value domain of each graph input: the strictest any of its consumers asks for."""
+    strictness = ["any", "nonneg", "positive", "unit", "index"]
+    domains = {i.name: "any" for i in graph.inputs}
+    for node in graph.nodes:
+        for arg_name, arg in zip(node.args, ops.get(node.op).args, strict=True):
+            if arg_name in domains and strictness.index(arg.domain) > strictness.index(domains[arg_name]):
+                domains[arg_name] = arg.domain
+    return domains
+
+
+def tensor_domains(graph: Graph, types: Types) -> dict[str, str]:
+    """The value range each tensor is known to lie in (inputs by domain, nodes by out_range)."""
+    ranges = dict(input_domains(graph))
+    for node in graph.nodes:
+        op = ops.get(node.op)
+        outs = op.shape(node_ctx(node, types, graph.frontend))
+        for name in node.output_names(len(outs)):
+            ranges[name] = op.out_range
+    return ranges
+
+
+def domain_satisfied(have: str, want: str) -> bool:
+    return want in DOMAIN_IMPLIES[have]
+
+
+def render_node(node: Node, types: Types, frontend: str) -> tuple[str, str]:
+    """(module constructor or "", expression) for one node."""
+    op = ops.get(node.op)
+    impl = op.impl(frontend)
+    assert impl is not None
+    ctx = node_ctx(node, types, frontend)
+    fields = {key: literal(value) for key, value in node.attrs}
+    fields["name"] = repr(node.name)
+    if impl.derive:
+        fields.update(impl.derive(ctx))
+    module = impl.module(ctx) if callable(impl.module) else impl.module
+    call = impl.call(ctx) if callable(impl.call) else impl.call
+    module_code = module.format(*node.args, **fields) if module else ""
+    if module and not call:
+        return module_code, f"self.{node.name}({', '.join(node.args)})"
+    return module_code, call.format(*node.args, **fields)
+
+
+def _assign(node: Node, types: Types, frontend: str, expr: str) -> str:
+    op = ops.get(node.op)
+    count = len(op.shape(node_ctx(node, types, frontend)))
+    targets = node.output_names(count)
+    if count == 1:
+        return f"{targets[0]} = {expr}"
+    return f"{', '.join(targets)} = {expr}"
+
+
+def _helpers() -> str:
+    return "\n\n".join(inspect.getsource(f) for f in (datagen.draw_array, datagen.weight_values))
+
+
+def _inputs_block(graph: Graph) -> str:
+    domains = input_domains(graph)
+    rows = [
+        f"{INDENT}({i.name!r}, {i.type.shape!r}, {i.type.dtype!r}, {domains[i.name]!r}),"
+        for i in graph.inputs
+    ]
+    return "\n".join(
+        [
+            "# (name, shape, dtype, value domain) of each model input",
+            "INPUTS = [",
+            *rows,
+            "]",
+            "",
+            "",
+            "def make_inputs(seed):",
+            f"{INDENT}rng = np.random.default_rng(seed)",
+            f"{INDENT}return [draw_array(rng, shape, dtype, domain) for _, shape, dtype, domain in INPUTS]",
+        ]
+    )
+
+
+def torch_source(graph: Graph) -> str:
+    types = infer_types(graph)
+    init_lines, body = [], []
+    for node in graph.nodes:
+        module, expr = render_node(node, types, "torch")
+        if module:
+            init_lines.append(f"{INDENT * 2}self.{node.name} = {module}")
+        body.append(f"{INDENT * 2}{_assign(node, types, 'torch', expr)}")
+    args = ", ".join(["self", *(i.name for i in graph.inputs)])
+    outputs = "".join(f"{name}, " for name in graph.outputs)
+    return "\n".join(
+        [
+            "import numpy as np",
+            "import torch",
+            "",
+            "",
+            _helpers(),
+            "",
+            "class Model(torch.nn.Module):",
+            f"{INDENT}def __init__(self):",
+            f"{INDENT * 2}super().__init__()",
+            *init_lines,
+            "",
+            f"{INDENT}def forward({args}):",
+            *body,
+            f"{INDENT * 2}return ({outputs.rstrip()})",
+            "",
+            "",
+            "def make_model(seed):",
+            f"{INDENT}model = Model().eval()",
+            f"{INDENT}rng = np.random.default_rng([seed, 1])",
+            f"{INDENT}with torch.no_grad():",
+            f"{INDENT * 2}for name, tensor in model.state_dict().items():",
+            f"{INDENT * 3}if tensor.is_floating_point():",
+            f"{INDENT * 4}fan_in = tensor.numel() // max(1, tensor.shape[0]) if tensor.dim() > 1 else 1",
+            f"{INDENT * 4}values = weight_values(rng, name, tuple(tensor.shape), fan_in)",
+            f"{INDENT * 4}tensor.copy_(torch.from_numpy(values))",
+            f"{INDENT}return model",
+            "",
+            "",
+            _inputs_block(graph),
+            "",
+        ]
+    )
+
+
+def keras_source(graph: Graph) -> str:
+    types = infer_types(graph)
+    body = []
+    for graph_input in graph.inputs:
+        shape, dtype = graph_input.type.shape, graph_input.type.dtype
+        body.append(
+            f"{INDENT}{graph_input.name} = keras.Input(shape={tuple(shape[1:])!r}, batch_size={shape[0]}, "
+            f"dtype={dtype!r}, name={graph_input.name!r})"
+        )
+    for node in graph.nodes:
+        _, expr = render_node(node, types, "keras")
+        body.append(f"{INDENT}{_assign(node, types, 'keras', expr)}")
+    inputs = ", ".join(i.name for i in graph.inputs)
+    outputs = ", ".join(graph.outputs)
+    return "\n".join(
+        [
+            "import numpy as np",
+            "import keras",
+            "",
+            "",
+            _helpers(),
+            "",
+            "def build_model():",
+            *body,
+            f"{INDENT}return keras.Model(inputs=[{inputs}], outputs=[{outputs}])",
+            "",
+            "",
+            "def make_model(seed):",
+            f"{INDENT}model = build_model()",
+            f"{INDENT}rng = np.random.default_rng([seed, 1])",
+            f"{INDENT}values = []",
+            f"{INDENT}for weight in model.weights:",
+            f"{INDENT * 2}shape = tuple(weight.shape)",
+            f"{INDENT * 2}fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1",
+            f"{INDENT * 2}values.append(weight_values(rng, weight.path, shape, fan_in).astype(weight.dtype))",
+            f"{INDENT}model.set_weights(values)",
+            f"{INDENT}return model",
+            "",
+            "",
+            _inputs_block(graph),
+            "",
+        ]
+    )
+
+
+def model_source(graph: Graph) -> str:
+    return torch_source(graph) if graph.frontend == "torch" else keras_source(graph)
