@@ -19,12 +19,23 @@ def node_ctx(node: Node, types: Types, frontend: str) -> Ctx:
 
 def infer_types(graph: Graph) -> Types:
     """Every tensor's type, or CaseError naming the first node that is not valid."""
+    return _walk(graph)[0]
+
+
+def producers(graph: Graph) -> dict[str, Node]:
+    """The node that produces each node output."""
+    return {name: node for node in graph.nodes for name in _walk(graph)[1][node.name]}
+
+
+def _walk(graph: Graph) -> tuple[Types, dict[str, tuple[str, ...]]]:
     types: Types = {}
+    outputs_of: dict[str, tuple[str, ...]] = {}
     for graph_input in graph.inputs:
         _define(types, graph_input.name, graph_input.type, "graph input")
     for index, node in enumerate(graph.nodes):
         where = f"graph.nodes[{index}] ({node.name}: {node.op})"
         outs = check_node(node, types, graph.frontend, where)
+        outputs_of[node.name] = node.output_names(len(outs))
         for name, out_type in zip(node.output_names(len(outs)), outs, strict=True):
             _define(types, name, out_type, where)
     for name in graph.outputs:
@@ -34,7 +45,7 @@ def infer_types(graph: Graph) -> Types:
         raise CaseError("graph has no outputs")
     if len(set(graph.outputs)) != len(graph.outputs):
         raise CaseError("graph.outputs lists a tensor twice")
-    return types
+    return types, outputs_of
 
 
 def check_node(node: Node, types: Types, frontend: str, where: str) -> tuple[TensorType, ...]:

@@ -47,7 +47,7 @@ register(
                out_range="nonneg"),
     activation("sigmoid", "torch.sigmoid({0})", "keras.ops.sigmoid({0})", out_range="unit"),
     activation("tanh", "torch.tanh({0})", "keras.ops.tanh({0})"),
-    activation("mish", "torch.nn.functional.mish({0})", "keras.activations.mish({0})"),
+    activation("mish", "torch.nn.functional.mish({0})", "keras.layers.Activation('mish', name={name})({0})"),
     activation(
         "leaky_relu",
         "torch.nn.functional.leaky_relu({0}, negative_slope={negative_slope})",

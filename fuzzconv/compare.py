@@ -1,0 +1,90 @@
+"""The tolerance policy: compare converted outputs with the source's. Returns results, never raises.
+
+For floats, the error of one element is |actual - expected| / (1 + |expected|), a mix of
+absolute error near zero and relative error for large values; the smallest tolerance that
+would have passed is the largest such error. NaN/Inf positions are a check of their own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fuzzconv.case import OutputDiff
+
+VERDICT_TOLERANCES = (1e-7, 1e-5, 1e-3, 1e-1)
+
+
+def required_tolerance(actual: np.ndarray, expected: np.ndarray) -> float:
+    """Smallest t with |a - e| <= t * (1 + |e|) at every finite position (0 when none)."""
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    finite = np.isfinite(a) & np.isfinite(e)
+    if not finite.any():
+        return 0.0
+    err = np.abs(a[finite] - e[finite]) / (1.0 + np.abs(e[finite]))
+    return float(err.max())
+
+
+def nonfinite_match(actual: np.ndarray, expected: np.ndarray) -> bool:
+    if not np.issubdtype(expected.dtype, np.floating) and not np.issubdtype(actual.dtype, np.floating):
+        return True
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    return bool(
+        np.array_equal(np.isnan(a), np.isnan(e))
+        and np.array_equal(np.isposinf(a), np.isposinf(e))
+        and np.array_equal(np.isneginf(a), np.isneginf(e))
+    )
+
+
+def compare_output(name: str, actual: np.ndarray, expected: np.ndarray, tolerance: float) -> OutputDiff:
+    shape_ok = tuple(actual.shape) == tuple(expected.shape)
+    dtype_ok = actual.dtype == expected.dtype
+    base = dict(
+        name=name,
+        shape_ok=shape_ok,
+        dtype_ok=dtype_ok,
+        tolerance=tolerance,
+        expected_shape=tuple(int(d) for d in expected.shape),
+        actual_shape=tuple(int(d) for d in actual.shape),
+        expected_dtype=str(expected.dtype),
+        actual_dtype=str(actual.dtype),
+    )
+    if not shape_ok:
+        return OutputDiff(nonfinite_ok=True, max_abs_err=float("inf"), required_tol=float("inf"), ok=False, **base)
+    nonfinite_ok = nonfinite_match(actual, expected)
+    if actual.size == 0:
+        return OutputDiff(nonfinite_ok=nonfinite_ok, max_abs_err=0.0, required_tol=0.0,
+                          ok=dtype_ok and nonfinite_ok, **base)
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    finite = np.isfinite(a) & np.isfinite(e)
+    max_abs = float(np.abs(a[finite] - e[finite]).max()) if finite.any() else 0.0
+    required = required_tolerance(actual, expected)
+    ok = dtype_ok and nonfinite_ok and required <= tolerance
+    return OutputDiff(nonfinite_ok=nonfinite_ok, max_abs_err=max_abs, required_tol=required, ok=ok, **base)
+
+
+def compare_all(names: list[str], actual: list[np.ndarray], expected: list[np.ndarray],
+                tolerances: list[float]) -> tuple[OutputDiff, ...]:
+    if len(actual) != len(expected):
+        missing = OutputDiff(
+            name="<output count>", shape_ok=False, dtype_ok=True, nonfinite_ok=True,
+            max_abs_err=float("inf"), required_tol=float("inf"), tolerance=0.0, ok=False,
+            expected_shape=(len(expected),), actual_shape=(len(actual),),
+        )
+        return (missing,)
+    return tuple(
+        compare_output(name, a, e, tol) for name, a, e, tol in zip(names, actual, expected, tolerances)
+    )
+
+
+def all_ok(diffs: tuple[OutputDiff, ...]) -> bool:
+    return all(d.ok for d in diffs)
+
+
+def verdicts(diffs: tuple[OutputDiff, ...]) -> dict[str, bool]:
+    """Whether the case would be called wrong at each of the study's tolerances."""
+    worst = max((d.required_tol for d in diffs), default=0.0)
+    structural = any(not (d.shape_ok and d.dtype_ok and d.nonfinite_ok) for d in diffs)
+    return {f"{t:g}": structural or worst > t for t in VERDICT_TOLERANCES}

@@ -1,0 +1,38 @@
+"""Keras 3's own Model.export(format="onnx"): a SavedModel-style trace, then tf2onnx.
+
+Keras offers no switch for tf2onnx's optimizers; `optimize=False` wraps tf2onnx's
+`from_function` for the duration of the call so that it runs with `optimizers={}`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+@contextmanager
+def _tf2onnx_optimizers_off() -> Iterator[None]:
+    import tf2onnx.convert
+
+    original = tf2onnx.convert.from_function
+    tf2onnx.convert.from_function = functools.partial(original, optimizers={})
+    try:
+        yield
+    finally:
+        tf2onnx.convert.from_function = original
+
+
+def onnx_from_keras_export(model: Any, opset: int, optimize: bool) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="fuzzconv-export-") as folder:
+        path = os.path.join(folder, "model.onnx")
+        if optimize:
+            model.export(path, format="onnx", opset_version=opset, verbose=False)
+        else:
+            with _tf2onnx_optimizers_off():
+                model.export(path, format="onnx", opset_version=opset, verbose=False)
+        with open(path, "rb") as handle:
+            return handle.read()

@@ -1,0 +1,168 @@
+"""The campaign loop: one warm worker per frontend, time shared equally between converters.
+
+Both frontends' workers run at once (two cores, two processes). Within a frontend the next
+case goes to the converter that has used the least wall time so far, so a dynamo export
+(about a second) and a TorchScript export (a few ms) get equal time, not equal counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Callable
+
+from fuzzconv.case import CONVERTER_FRONTEND, Case
+from fuzzconv.coverage import coverage_keys
+from fuzzconv.generate import generate_case
+from fuzzconv.store import Store
+from fuzzconv.workers import Result, WorkerHandle
+
+
+@dataclass
+class CampaignConfig:
+    out: Path
+    converters: tuple[str, ...]
+    budget_s: float
+    seed: int
+    max_nodes: int = 8
+    case_timeout_s: float = 60.0
+    recycle_after: int = 300
+    progress_every_s: float = 10.0
+
+
+@dataclass
+class Stats:
+    started: float = field(default_factory=time.monotonic)
+    cases: Counter[str] = field(default_factory=Counter)
+    busy_s: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[tuple[str, str]] = field(default_factory=Counter)
+    stages: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    buckets: dict[str, int] = field(default_factory=dict)
+    new_buckets: list[str] = field(default_factory=list)
+    coverage: set[str] = field(default_factory=set)
+    invalid_titles: Counter[str] = field(default_factory=Counter)
+    corpus_saved: int = 0
+    internal_errors: int = 0
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+
+def case_seed(campaign_seed: int, converter: str, index: int) -> int:
+    digest = hashlib.sha256(f"{campaign_seed}:{converter}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+class Campaign:
+    def __init__(self, config: CampaignConfig, store: Store, on_progress: Callable[[Stats], None] | None = None,
+                 on_bucket: Callable[[str, Case], None] | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.stats = Stats()
+        self.on_progress = on_progress or (lambda stats: None)
+        self.on_bucket = on_bucket or (lambda title, case: None)
+        self.counters: Counter[str] = Counter()
+        self.workers = {
+            frontend: WorkerHandle(
+                frontend,
+                log_path=store.out / f".fuzzconv-worker-{frontend}.log",
+                case_timeout_s=config.case_timeout_s,
+                recycle_after=config.recycle_after,
+            )
+            for frontend in sorted({CONVERTER_FRONTEND[c] for c in config.converters})
+        }
+
+    def _next_case(self, frontend: str) -> Case:
+        mine = [c for c in self.config.converters if CONVERTER_FRONTEND[c] == frontend]
+        converter = min(mine, key=lambda c: (self.stats.busy_s[c], self.stats.cases[c]))
+        index = self.counters[converter]
+        self.counters[converter] += 1
+        return generate_case(case_seed(self.config.seed, converter, index), converter, self.config.max_nodes)
+
+    def run(self) -> Stats:
+        for case in self.store.corpus_cases():
+            self.stats.coverage |= coverage_keys(case, None)
+        for worker in self.workers.values():
+            worker.start()
+        deadline = time.monotonic() + self.config.budget_s
+        last_progress = time.monotonic()
+        try:
+            while True:
+                now = time.monotonic()
+                if now < deadline:
+                    for frontend, worker in self.workers.items():
+                        if not worker.busy:
+                            worker.submit(self._next_case(frontend))
+                busy = [w for w in self.workers.values() if w.busy]
+                if not busy:
+                    break
+                timeout = max(0.05, min(w.deadline() for w in busy) - now)
+                wait([w.conn for w in busy if w.conn is not None], timeout=min(timeout, 1.0))
+                for worker in busy:
+                    result = worker.collect()
+                    if result is not None:
+                        self._record(result)
+                if time.monotonic() - last_progress >= self.config.progress_every_s:
+                    last_progress = time.monotonic()
+                    self.on_progress(self.stats)
+        finally:
+            for worker in self.workers.values():
+                worker.stop()
+        return self.stats
+
+    def _record(self, result: Result) -> None:
+        case, outcome = result.case, result.outcome
+        converter = case.target.converter
+        self.stats.cases[converter] += 1
+        self.stats.busy_s[converter] += result.elapsed_s
+        if outcome is None:
+            self.stats.internal_errors += 1
+            self.store.save_internal_error(case, result.error)
+            return
+        self.stats.statuses[(converter, outcome.status)] += 1
+        if outcome.status == "invalid":
+            self.stats.invalid_titles[outcome.title] += 1
+        if outcome.status in ("finding", "environment"):
+            self.stats.stages[(converter, outcome.stage, outcome.symptom)] += 1
+            recorded = self.store.record_finding(case, outcome)
+            self.stats.buckets[outcome.title] = self.stats.buckets.get(outcome.title, 0) + 1
+            if recorded.new_bucket:
+                self.stats.new_buckets.append(outcome.title)
+                self.on_bucket(outcome.title, case)
+        keys = coverage_keys(case, outcome) - self.stats.coverage
+        if keys and outcome.status == "pass":
+            self.stats.coverage |= keys
+            self.store.save_corpus(case)
+            self.stats.corpus_saved += 1
+        elif keys:
+            self.stats.coverage |= keys
+
+
+def summary_rows(stats: Stats, converters: tuple[str, ...]) -> list[dict[str, object]]:
+    rows = []
+    for converter in converters:
+        count = stats.cases[converter]
+        busy = stats.busy_s[converter]
+        statuses = {s: n for (c, s), n in stats.statuses.items() if c == converter}
+        rows.append(
+            {
+                "converter": converter,
+                "cases": count,
+                "cases_per_s": count / busy if busy else 0.0,
+                "busy_s": busy,
+                **{s: statuses.get(s, 0) for s in ("pass", "finding", "invalid", "environment")},
+            }
+        )
+    return rows
+
+
+def outcomes_by_stage(stats: Stats) -> dict[tuple[str, str], int]:
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for (_, stage, symptom), count in stats.stages.items():
+        totals[(stage, symptom)] += count
+    return dict(totals)

@@ -1,0 +1,114 @@
+"""What the command line prints: progress lines, the campaign summary, one outcome, the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from fuzzconv.case import Case, Outcome
+from fuzzconv.compare import verdicts
+from fuzzconv.engine import CampaignConfig, Stats, outcomes_by_stage, summary_rows
+
+console = Console(highlight=False)
+
+
+class Progress:
+    def __init__(self, config: CampaignConfig) -> None:
+        self.config = config
+
+    def start(self) -> None:
+        console.print(
+            f"fuzzconv: campaign seed {self.config.seed}, {self.config.budget_s:.0f}s, converters "
+            f"{', '.join(self.config.converters)}, output {self.config.out.resolve()}"
+        )
+        console.print("fuzzconv: starting workers (importing frameworks takes a few seconds)")
+
+    def update(self, stats: Stats) -> None:
+        per = " ".join(f"{c}={stats.cases[c]}" for c in self.config.converters)
+        findings = sum(n for (_, s), n in stats.statuses.items() if s == "finding")
+        invalid = sum(n for (_, s), n in stats.statuses.items() if s == "invalid")
+        console.print(
+            f"[{stats.elapsed_s:6.0f}s] cases {sum(stats.cases.values())} ({per}) findings {findings} "
+            f"buckets {len(stats.buckets)} invalid {invalid} coverage {len(stats.coverage)}"
+        )
+
+    def new_bucket(self, title: str, case: Case) -> None:
+        console.print(f"[bold yellow]new bucket[/] {title}")
+
+    def say(self, text: str) -> None:
+        console.print(text)
+
+
+def print_summary(stats: Stats, config: CampaignConfig) -> None:
+    table = Table(title=f"fuzzconv campaign: {stats.elapsed_s:.0f}s, seed {config.seed}")
+    for column in ("converter", "cases", "cases/s", "pass", "finding", "invalid", "environment"):
+        table.add_column(column, justify="left" if column == "converter" else "right")
+    for row in summary_rows(stats, config.converters):
+        table.add_row(str(row["converter"]), str(row["cases"]), f"{row['cases_per_s']:.2f}", str(row["pass"]),
+                      str(row["finding"]), str(row["invalid"]), str(row["environment"]))
+    console.print(table)
+    _print_stage_table(stats)
+    _print_buckets(stats, config)
+    total = sum(stats.cases.values())
+    invalid = sum(stats.invalid_titles.values())
+    console.print(f"invalid cases: {invalid} of {total} ({100 * invalid / max(1, total):.1f}%)")
+    for invalid_title, count in stats.invalid_titles.most_common(5):
+        console.print(f"  {count:5d}  {invalid_title}")
+    console.print(f"coverage keys: {len(stats.coverage)}; corpus cases saved: {stats.corpus_saved}")
+    if stats.internal_errors:
+        console.print(f"[bold red]fuzzconv internal errors: {stats.internal_errors}[/] "
+                      f"(see {config.out / 'internal-errors'}; these are fuzzconv's own bugs)")
+
+
+def _print_stage_table(stats: Stats) -> None:
+    by_stage = outcomes_by_stage(stats)
+    if not by_stage:
+        return
+    table = Table(title="findings by stage and symptom")
+    table.add_column("stage")
+    table.add_column("symptom")
+    table.add_column("hits", justify="right")
+    for (stage, symptom), count in sorted(by_stage.items(), key=lambda kv: -kv[1]):
+        table.add_row(stage, symptom, str(count))
+    console.print(table)
+
+
+def _print_buckets(stats: Stats, config: CampaignConfig) -> None:
+    if not stats.buckets:
+        console.print("no buckets")
+        return
+    table = Table(title=f"buckets (in {config.out / 'crashes'})")
+    table.add_column("hits", justify="right")
+    table.add_column("title")
+    for title, hits in sorted(stats.buckets.items(), key=lambda kv: -kv[1]):
+        marker = "[bold yellow]new[/] " if title in stats.new_buckets else ""
+        table.add_row(str(hits), marker + title)
+    console.print(table)
+
+
+def print_outcome(case: Case, outcome: Outcome) -> None:
+    console.print(f"case      {case.id} ({case.target.converter}, opset {case.target.opset})")
+    console.print(f"status    {outcome.status}")
+    if outcome.title:
+        console.print(f"title     {outcome.title}")
+    if outcome.stage:
+        console.print(f"stage     {outcome.stage}")
+        console.print(f"decided   {outcome.decided_by}")
+        console.print(f"symptom   {outcome.symptom}")
+    if outcome.diffs:
+        worst = max(d.required_tol for d in outcome.diffs)
+        console.print(f"tolerance needed {worst:.3g}; wrong at " + ", ".join(
+            f"{t}: {'yes' if wrong else 'no'}" for t, wrong in verdicts(outcome.diffs).items()))
+    if outcome.message and outcome.status != "pass":
+        console.print(f"message   {outcome.message.splitlines()[0][:300]}")
+
+
+def print_ops(registry: list[Any]) -> None:
+    table = Table(title=f"operator registry ({len(registry)} operators)")
+    for column in ("operator", "family", "frontends", "dtypes"):
+        table.add_column(column)
+    for op in registry:
+        table.add_row(op.name, op.family, ", ".join(op.frontends), ", ".join(op.dtypes()))
+    console.print(table)

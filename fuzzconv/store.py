@@ -1,0 +1,147 @@
+"""corpus/ and crashes/: plain, git-friendly JSON files, every write atomic.
+
+A bucket folder `crashes/<slug>/` holds the title, the first original case and its outcome,
+a capped ring of raw logs and stats (hits, first and last seen, versions). Files that do not
+decode are skipped with a warning, never fatal: the store is a cache that tolerates junk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fuzzconv.case import Case, Outcome
+
+LOG_RING = 5
+
+
+class StoreError(Exception):
+    """The output folder cannot be used; the message says why and what to do."""
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def bucket_slug(title: str) -> str:
+    words = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower()[:72].rstrip("-")
+    return f"{words}-{hashlib.sha1(title.encode()).hexdigest()[:8]}"
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class Recorded:
+    new_bucket: bool
+    folder: Path
+
+
+class Store:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.corpus = out / "corpus"
+        self.crashes = out / "crashes"
+        self.internal = out / "internal-errors"
+
+    def open(self) -> Store:
+        """Create the folders or raise StoreError saying why they cannot be used."""
+        try:
+            for folder in (self.out, self.corpus, self.crashes):
+                folder.mkdir(parents=True, exist_ok=True)
+            probe = self.out / f".fuzzconv-write-test-{os.getpid()}"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write to output folder {self.out}: {exc.strerror or exc}; "
+                "pass --out with a folder you can write to"
+            ) from None
+        return self
+
+    def bucket_folder(self, title: str) -> Path:
+        return self.crashes / bucket_slug(title)
+
+    def record_finding(self, case: Case, outcome: Outcome) -> Recorded:
+        folder = self.bucket_folder(outcome.title)
+        stats = self._read_json(folder / "stats.json")
+        new = stats is None
+        if new:
+            atomic_write(folder / "title.txt", outcome.title + "\n")
+            atomic_write(folder / "case.json", case.dumps() + "\n")
+            atomic_write(folder / "outcome.json", json.dumps(outcome.to_json(), indent=1) + "\n")
+            stats = {"title": outcome.title, "hits": 0, "first_seen": now_iso(), "case_ids": []}
+        assert stats is not None
+        stats["hits"] = int(stats.get("hits", 0)) + 1
+        stats["last_seen"] = now_iso()
+        stats["converter"] = case.target.converter
+        stats["stage"], stats["symptom"] = outcome.stage, outcome.symptom
+        stats["versions"] = dict(outcome.versions)
+        stats["case_ids"] = (list(stats.get("case_ids", [])) + [outcome.case_id])[-20:]
+        ring = (stats["hits"] - 1) % LOG_RING
+        atomic_write(folder / "logs" / f"{ring}.log", self._log_text(case, outcome))
+        atomic_write(folder / "stats.json", json.dumps(stats, indent=1, sort_keys=True) + "\n")
+        return Recorded(new, folder)
+
+    @staticmethod
+    def _log_text(case: Case, outcome: Outcome) -> str:
+        return "\n".join(
+            [f"case {outcome.case_id} at {now_iso()}", f"title: {outcome.title}", f"decided by: {outcome.decided_by}",
+             "", outcome.message, "", "--- converter log ---", outcome.log_tail, "", "--- case ---", case.dumps()]
+        )
+
+    def save_corpus(self, case: Case) -> Path:
+        path = self.corpus / case.target.converter / f"{case.id}.json"
+        if not path.exists():
+            atomic_write(path, case.dumps() + "\n")
+        return path
+
+    def save_internal_error(self, case: Case, error: str) -> Path:
+        path = self.internal / f"{case.id}.txt"
+        atomic_write(path, error + "\n--- case ---\n" + case.dumps() + "\n")
+        return path
+
+    def corpus_cases(self) -> list[Case]:
+        cases = []
+        for path in sorted(self.corpus.glob("*/*.json")):
+            try:
+                cases.append(Case.loads(path.read_text()))
+            except (ValueError, OSError):
+                continue  # junk in the corpus is skipped, never fatal
+        return cases
+
+    def buckets(self) -> list[dict[str, Any]]:
+        found = []
+        for folder in sorted(self.crashes.iterdir()) if self.crashes.exists() else []:
+            stats = self._read_json(folder / "stats.json")
+            if stats is not None:
+                stats["folder"] = str(folder)
+                found.append(stats)
+        return found
+
+    @staticmethod
+    def _read_json(path: Path) -> dict[str, Any] | None:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None

@@ -1,0 +1,241 @@
+"""Warm worker processes, one frontend each, and the parent's handle on them.
+
+A worker imports its framework once and then runs cases sent over a pipe, reporting each
+stage before it starts it. The parent enforces the per-case time limit; a worker that dies
+or hangs is replaced and the case recorded as `abort` or `hang` at the last stage reported.
+A torch worker never imports TensorFlow and a Keras worker never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from fuzzconv.case import Case, Outcome
+from fuzzconv.triage import title
+
+READY_TIMEOUT_S = 180.0
+
+# Where a pipeline stage sits in the stage vocabulary, for hangs and aborts.
+STAGE_OF_STEP = {
+    "source": "source",
+    "convert": "conversion",
+    "validate": "validation",
+    "runtime-load": "runtime-load",
+    "runtime-run-off": "runtime-kernel",
+    "runtime-run-on": "runtime-optimization",
+    "compare": "conversion",
+    "toggle-converter-optimize-off": "conversion",
+    "toggle-reference": "runtime-kernel",
+}
+
+
+def _quiet_process(log_path: str | None) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if log_path:
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    import warnings
+
+    warnings.simplefilter("ignore")
+
+
+def _warm_up(frontend: str) -> None:
+    if frontend == "torch":
+        import torch  # noqa: F401
+
+        torch.set_num_threads(1)
+    else:
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+    import onnx  # noqa: F401
+    import onnxruntime  # noqa: F401
+
+
+def worker_main(conn: Connection, frontend: str, log_path: str | None) -> None:
+    _quiet_process(log_path)
+    from fuzzconv.pipeline import run_case
+
+    _warm_up(frontend)
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        case = Case.from_json(json.loads(message))
+        try:
+            outcome = run_case(case, on_stage=lambda stage: conn.send(("stage", stage)))
+        except Exception:  # fuzzconv's own bug: report it loudly, keep the worker
+            conn.send(("error", traceback.format_exc()))
+            continue
+        conn.send(("done", json.dumps(outcome.to_json())))
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return 0
+    return 0
+
+
+@dataclass
+class Result:
+    case: Case
+    outcome: Outcome | None
+    elapsed_s: float
+    error: str = ""
+
+
+@dataclass
+class WorkerHandle:
+    frontend: str
+    log_path: Path | None = None
+    case_timeout_s: float = 60.0
+    recycle_after: int = 300
+    memory_limit_bytes: int = 6 * 2**30
+    process: Any = None
+    conn: Connection | None = None
+    case: Case | None = None
+    stage: str = ""
+    started_at: float = 0.0
+    cases_done: int = 0
+    restarts: int = 0
+    hangs: int = 0
+    aborts: int = 0
+    recycles: int = 0
+
+    def start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        parent_conn, child_conn = context.Pipe()
+        log = str(self.log_path) if self.log_path else None
+        self.process = context.Process(
+            target=worker_main, args=(child_conn, self.frontend, log), daemon=True, name=f"fuzzconv-{self.frontend}"
+        )
+        self.process.start()
+        child_conn.close()
+        self.conn = parent_conn
+        if not parent_conn.poll(READY_TIMEOUT_S):
+            self.stop()
+            raise RuntimeError(f"the {self.frontend} worker did not start within {READY_TIMEOUT_S:.0f}s")
+        try:
+            parent_conn.recv()
+        except EOFError:
+            raise RuntimeError(
+                f"the {self.frontend} worker died while importing its framework; see {self.log_path}"
+            ) from None
+        self.cases_done = 0
+
+    @property
+    def busy(self) -> bool:
+        return self.case is not None
+
+    def submit(self, case: Case) -> None:
+        assert self.conn is not None and self.case is None
+        if self.process is None or not self.process.is_alive():
+            self.restart()
+        self.case = case
+        self.stage = "queued"
+        self.started_at = time.monotonic()
+        self.conn.send(json.dumps(case.to_json()))
+
+    def deadline(self) -> float:
+        return self.started_at + self.case_timeout_s
+
+    def collect(self) -> Result | None:
+        """Read what the worker sent; a Result once the case is finished (or the worker died)."""
+        assert self.conn is not None and self.case is not None
+        try:
+            while self.conn.poll():
+                kind, payload = self.conn.recv()
+                if kind == "stage":
+                    self.stage = payload
+                elif kind == "done":
+                    return self._finish(Outcome.from_json(json.loads(payload)))
+                elif kind == "error":
+                    return self._finish(None, error=payload)
+        except (EOFError, OSError):
+            return self._died()
+        if time.monotonic() > self.deadline():
+            return self._hung()
+        if not self.process.is_alive():
+            return self._died()
+        return None
+
+    def _finish(self, outcome: Outcome | None, error: str = "", recycle: bool = True) -> Result:
+        case = self.case
+        assert case is not None
+        result = Result(case, outcome, time.monotonic() - self.started_at, error)
+        self.case = None
+        self.cases_done += 1
+        if recycle and (self.cases_done >= self.recycle_after or rss_bytes(self.process.pid) > self.memory_limit_bytes):
+            self.recycles += 1
+            self.restart(count=False)
+        return result
+
+    def _hung(self) -> Result:
+        self.hangs += 1
+        outcome = self._lost_outcome("hang", f"no answer within {self.case_timeout_s:g}s")
+        self.kill()
+        result = self._finish(outcome, recycle=False)
+        self.restart()
+        return result
+
+    def _died(self) -> Result:
+        self.aborts += 1
+        self.process.join(timeout=5)
+        code = self.process.exitcode
+        reason = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        outcome = self._lost_outcome("abort", reason)
+        result = self._finish(outcome, recycle=False)
+        self.restart()
+        return result
+
+    def _lost_outcome(self, symptom: str, reason: str) -> Outcome:
+        case = self.case
+        assert case is not None
+        stage = STAGE_OF_STEP.get(self.stage, "conversion")
+        if stage == "source":  # the source framework itself died: not a converter bug
+            return Outcome(case.id, "invalid", "source", symptom, f"{case.graph.frontend}: invalid: {symptom}",
+                           message=reason)
+        detail = "time limit" if symptom == "hang" else reason if reason.startswith("signal") else "nonzero exit"
+        return Outcome(case.id, "finding", stage, symptom, title(case.target.converter, stage, symptom, detail),
+                       message=f"{reason} during step {self.stage!r}", decided_by="last stage the worker reported")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=10)
+
+    def restart(self, count: bool = True) -> None:
+        self.kill()
+        self.restarts += int(count)
+        self.start()
+
+    def stop(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.send(None)
+            except (OSError, BrokenPipeError):
+                pass
+        if self.process is not None:
+            self.process.join(timeout=5)
+        self.kill()
