@@ -188,7 +188,8 @@ def mask(text: str, limit: int = 72) -> str:
     line = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", line)
     line = re.sub(r"\b[nx]\d+(_\d+)*\b", "NAME", line)
     line = re.sub(r"[\w./-]*/[\w./-]+", "PATH", line)
-    line = re.sub(r"\d+(\.\d+)?", "N", line)
+    line = re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "N", line)
+    line = re.sub(r"[(\[]\s*N?(\s*,\s*N)*\s*,?\s*[)\]]", "SHAPE", line)
     line = re.sub(r"\s+", " ", line)
     return line[:limit].rstrip()
 

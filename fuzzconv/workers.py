@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from fuzzconv.case import Case, Outcome
 from fuzzconv.triage import title
@@ -122,13 +122,14 @@ class WorkerHandle:
     hangs: int = 0
     aborts: int = 0
     recycles: int = 0
+    target: Callable[[Connection, str, str | None], None] = worker_main
 
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")
         parent_conn, child_conn = context.Pipe()
         log = str(self.log_path) if self.log_path else None
         self.process = context.Process(
-            target=worker_main, args=(child_conn, self.frontend, log), daemon=True, name=f"fuzzconv-{self.frontend}"
+            target=self.target, args=(child_conn, self.frontend, log), daemon=True, name=f"fuzzconv-{self.frontend}"
         )
         self.process.start()
         child_conn.close()

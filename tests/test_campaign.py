@@ -1,0 +1,33 @@
+"""A short real campaign leaves a bucket, and replaying its case prints the same title."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_campaign_buckets_and_replay(tmp_path):
+    out = tmp_path / "campaign"
+    run = subprocess.run(
+        [sys.executable, "-m", "fuzzconv.cli", "fuzz", "--time", "40s", "--seed", "3", "--converter", "tf2onnx",
+         "--converter", "torch-script", "--out", str(out)],
+        capture_output=True, text=True, timeout=400,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "torch-script" in run.stdout and "buckets" in run.stdout
+    buckets = sorted((out / "crashes").iterdir())
+    assert buckets, run.stdout[-3000:]
+    titles = {(b / "title.txt").read_text().strip(): b for b in buckets}
+    title = "keras/tf2onnx: conversion: crash: unsupported TF op Erfc"
+    assert title in titles, sorted(titles)
+    stats = json.loads((titles[title] / "stats.json").read_text())
+    assert stats["hits"] >= 1 and stats["stage"] == "conversion"
+    assert list((out / "corpus").rglob("*.json")), "passing cases with new coverage are saved"
+
+    replay = subprocess.run([sys.executable, "-m", "fuzzconv.cli", "replay", str(titles[title] / "case.json")],
+                            capture_output=True, text=True, timeout=300)
+    assert replay.returncode == 0, replay.stderr[-2000:]
+    assert f"title     {title}" in replay.stdout

@@ -1,0 +1,40 @@
+"""corpus/ and crashes/: atomic files, counted hits, a capped log ring, junk tolerated."""
+
+import json
+
+from fuzzconv.case import Outcome
+from fuzzconv.generate import generate_case
+from fuzzconv.store import LOG_RING, Store
+
+
+def _finding(case, title="keras/tf2onnx: conversion: crash: unsupported TF op Erfc"):
+    return Outcome(case.id, "finding", "conversion", "crash", title, message="boom")
+
+
+def test_bucket_keeps_first_case_and_counts_hits(tmp_path):
+    store = Store(tmp_path).open()
+    first, second = generate_case(1, "tf2onnx"), generate_case(2, "tf2onnx")
+    assert store.record_finding(first, _finding(first)).new_bucket
+    recorded = store.record_finding(second, _finding(second))
+    assert not recorded.new_bucket
+    stats = json.loads((recorded.folder / "stats.json").read_text())
+    assert stats["hits"] == 2
+    assert json.loads((recorded.folder / "case.json").read_text())["data_seed"] == first.data_seed
+    assert (recorded.folder / "title.txt").read_text().strip() == _finding(first).title
+
+
+def test_log_ring_is_capped(tmp_path):
+    store = Store(tmp_path).open()
+    for seed in range(LOG_RING + 4):
+        case = generate_case(seed, "tf2onnx")
+        folder = store.record_finding(case, _finding(case)).folder
+    assert len(list((folder / "logs").iterdir())) == LOG_RING
+
+
+def test_junk_in_corpus_is_skipped(tmp_path):
+    store = Store(tmp_path).open()
+    good = generate_case(3, "torch-script")
+    store.save_corpus(good)
+    (store.corpus / "torch-script" / "junk.json").write_text("{broken")
+    assert store.corpus_cases() == [good]
+    assert not list(tmp_path.rglob("*.tmp"))
