@@ -218,6 +218,9 @@ class OutputDiff:
     actual_shape: tuple[int, ...] = ()
     expected_dtype: str = ""
     actual_dtype: str = ""
+    # Distance from the float64 reference of the source (-1 when it was not consulted).
+    source_ref_err: float = -1.0
+    converted_ref_err: float = -1.0
 
 
 @dataclass(frozen=True)
@@ -394,7 +397,7 @@ def _diff_to_json(diff: OutputDiff) -> dict[str, Any]:
     out = dict(diff.__dict__)
     out["expected_shape"] = list(diff.expected_shape)
     out["actual_shape"] = list(diff.actual_shape)
-    for key in ("max_abs_err", "required_tol", "tolerance"):
+    for key in ("max_abs_err", "required_tol", "tolerance", "source_ref_err", "converted_ref_err"):
         value = out[key]
         out[key] = value if value == value and abs(value) != float("inf") else repr(value)
     return out
@@ -402,8 +405,9 @@ def _diff_to_json(diff: OutputDiff) -> dict[str, Any]:
 
 def _diff_from_json(data: Any) -> OutputDiff:
     obj = dict(_expect_dict(data, "outcome.diffs[]", None))
-    for key in ("max_abs_err", "required_tol", "tolerance"):
-        obj[key] = float(obj[key])
+    for key in ("max_abs_err", "required_tol", "tolerance", "source_ref_err", "converted_ref_err"):
+        if key in obj:
+            obj[key] = float(obj[key])
     obj["expected_shape"] = tuple(obj.get("expected_shape", ()))
     obj["actual_shape"] = tuple(obj.get("actual_shape", ()))
     return OutputDiff(**obj)

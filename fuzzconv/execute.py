@@ -41,6 +41,35 @@ def ort_session(model_bytes: bytes, level: str, disabled_optimizers: tuple[str, 
     return ort.InferenceSession(model_bytes, options, **kwargs)
 
 
+def modified_transformers(model_bytes: bytes) -> tuple[str, ...]:
+    """The onnxruntime graph transformers that changed this model, read from its verbose log.
+
+    onnxruntime logs from C++ to the process's stderr, so fd 2 is pointed at a temporary
+    file while the session is created.
+    """
+    import os
+    import re
+    import tempfile
+
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 0
+    options.log_verbosity_level = 0
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        log.seek(0)
+        text = log.read().decode("utf-8", "replace")
+    names = re.findall(r"GraphTransformer (\w+) modified: 1", text)
+    return tuple(dict.fromkeys(names))
+
+
 def feeds_for(input_names: list[str], graph_input_names: list[str], inputs: list[np.ndarray]) -> dict[str, Any]:
     """Map our inputs to the model's, by name where the names survived, else by position."""
     by_name = dict(zip(graph_input_names, inputs))

@@ -21,19 +21,9 @@ import numpy as np
 
 from fuzzconv import ops
 from fuzzconv.case import Case, Outcome, OutputDiff
-from fuzzconv.compare import all_ok, compare_all
+from fuzzconv.compare import all_ok, compare_all, rejudge_with_reference
 from fuzzconv.graphcheck import infer_types, producers
-from fuzzconv.triage import (
-    CrashInfo,
-    crash_detail,
-    crash_info,
-    crash_stage,
-    culprit,
-    invalid_title,
-    logged_failure,
-    mask,
-    title,
-)
+from fuzzconv.triage import CrashInfo, crash_detail, crash_info, crash_stage, culprit, invalid_title, logged_failure, mask, title
 
 StageCallback = Callable[[str], None]
 
@@ -56,11 +46,25 @@ def library_versions(frontend: str) -> tuple[tuple[str, str], ...]:
 
 @dataclass
 class _Run:
+    """The state of one case as it flows through the stages."""
+
     case: Case
     on_stage: StageCallback
+    built: Any = None
+    expected: list[np.ndarray] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     onnx_ops: tuple[str, ...] = ()
     log: str = ""
+    _reference: list[np.ndarray] | None = None
+    _reference_tried: bool = False
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.case.graph.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.case.graph.outputs)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -71,15 +75,38 @@ class _Run:
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
+    def reference64(self) -> list[np.ndarray] | None:
+        """The source model in float64, computed once and only when a comparison needs it."""
+        if not self._reference_tried:
+            self._reference_tried = True
+            from fuzzconv.frontends.materialize import run_float64
+
+            try:
+                with self.stage("source-float64"):
+                    self._reference = run_float64(self.case, self.built)
+            except Exception:  # some kernels have no float64 version: judge without it
+                self._reference = None
+        return self._reference
+
+    def judge(self, actual: list[np.ndarray]) -> tuple[OutputDiff, ...]:
+        """Compare with the source; values that differ are re-judged against float64."""
+        tolerances = _tolerances(self.case, self.expected)
+        diffs = compare_all(self.output_names, actual, self.expected, tolerances)
+        if all_ok(diffs) or _nondeterministic(self.case):
+            return _waive_values(diffs) if _nondeterministic(self.case) else diffs
+        reference = self.reference64()
+        if reference is None or len(reference) != len(actual):
+            return diffs
+        return rejudge_with_reference(diffs, actual, self.expected, reference)
+
     def outcome(self, status: str, stage: str = "", symptom: str = "", detail: str = "",
                 message: str = "", decided_by: str = "", diffs: tuple[OutputDiff, ...] = ()) -> Outcome:
-        converter = self.case.target.converter
         if status == "invalid":
             bucket = detail
         elif status == "pass":
             bucket = ""
         else:
-            bucket = title(converter, stage, symptom, detail)
+            bucket = title(self.case.target.converter, stage, symptom, detail)
         return Outcome(
             case_id=self.case.id,
             status=status,
@@ -98,21 +125,26 @@ class _Run:
 
 def run_case(case: Case, on_stage: StageCallback = lambda stage: None) -> Outcome:
     """The outcome of one case; never raises for anything the frameworks do."""
+    from fuzzconv.frontends.materialize import materialize, run_eager
+
     run = _Run(case, on_stage)
     infer_types(case.graph)  # a case that is not valid is fuzzconv's own bug: fail loudly
-    from fuzzconv.frontends.materialize import materialize, run_eager
-    from fuzzconv.frontends.source import model_source
-
     try:
         with run.stage("source"):
-            materialized = materialize(case)
-            expected = run_eager(case.graph.frontend, materialized.model, materialized.inputs)
+            run.built = materialize(case)
+            run.expected = run_eager(case.graph.frontend, run.built.model, run.built.inputs)
     except Exception as exc:  # the source framework rejected the graph: invalid, not a finding
         info = crash_info(exc)
-        op = _source_op(case, exc, model_source(case.graph))
+        op = _source_op(case, exc, run.built.source if run.built else _source(case))
         return run.outcome("invalid", "source", "crash", invalid_title(case.graph.frontend, info, op),
                            message=info.message)
-    return _convert_and_check(run, materialized.model, materialized.inputs, expected)
+    return _convert(run)
+
+
+def _source(case: Case) -> str:
+    from fuzzconv.frontends.source import model_source
+
+    return model_source(case.graph)
 
 
 def _source_op(case: Case, exc: BaseException, source: str) -> str:
@@ -127,14 +159,14 @@ def _source_op(case: Case, exc: BaseException, source: str) -> str:
     return ""
 
 
-def _convert_and_check(run: _Run, model: Any, inputs: list[np.ndarray], expected: list[np.ndarray]) -> Outcome:
+def _convert(run: _Run) -> Outcome:
     from fuzzconv.converters import convert
 
     case = run.case
     optimize = bool(case.target.option.get("optimize", True))
     try:
         with run.stage("convert"):
-            converted = convert(case, model, inputs, optimize=optimize)
+            converted = convert(case, run.built.model, run.built.inputs, optimize=optimize)
     except Exception as exc:
         info = crash_info(exc)
         stage, how = crash_stage(case.target.converter, info)
@@ -144,11 +176,10 @@ def _convert_and_check(run: _Run, model: Any, inputs: list[np.ndarray], expected
     if logged:
         return run.outcome("finding", logged.stage, "crash", logged.detail, logged.evidence,
                            "the converter logged the failure instead of raising")
-    return _validate_and_execute(run, converted.model_bytes, inputs, expected, model)
+    return _validate(run, converted.model_bytes)
 
 
-def _validate_and_execute(run: _Run, model_bytes: bytes, inputs: list[np.ndarray], expected: list[np.ndarray],
-                          source_model: Any) -> Outcome:
+def _validate(run: _Run, model_bytes: bytes) -> Outcome:
     from fuzzconv.execute import onnx_op_types, ort_session, validate
 
     try:
@@ -170,8 +201,8 @@ def _validate_and_execute(run: _Run, model_bytes: bytes, inputs: list[np.ndarray
             with run.stage("runtime-load"):
                 sessions[level] = ort_session(model_bytes, level)
         except Exception as exc:
-            return _load_failure(run, exc, level, model_bytes)
-    return _execute(run, sessions, model_bytes, inputs, expected, source_model)
+            return _load_failure(run, exc, level)
+    return _execute(run, sessions, model_bytes)
 
 
 def _validation_detail(info: CrashInfo) -> str:
@@ -179,7 +210,7 @@ def _validation_detail(info: CrashInfo) -> str:
     return f"{info.exc_type} in {op}" if op else f"{info.exc_type}: {mask(info.innermost_message)}"
 
 
-def _load_failure(run: _Run, exc: Exception, level: str, model_bytes: bytes) -> Outcome:
+def _load_failure(run: _Run, exc: Exception, level: str) -> Outcome:
     info = crash_info(exc)
     message = info.innermost_message
     if re.search(r"IR version|ir_version", message, re.I):
@@ -209,71 +240,102 @@ def _is_onnx_op(op_type: str) -> bool:
 
 def _tolerances(case: Case, expected: list[np.ndarray]) -> list[float]:
     graph_ops = [ops.get(name) for name in set(case.graph.op_sequence)]
-    result = []
-    for array in expected:
-        dtype = str(array.dtype)
-        known = dtype if dtype in ("float16", "float32", "float64", "int32", "int64", "bool") else "float32"
-        result.append(max(op.tol(known) for op in graph_ops))
-    return result
+    known = ("float16", "float32", "float64", "int32", "int64", "bool")
+    return [max(op.tol(str(a.dtype) if str(a.dtype) in known else "float32") for op in graph_ops) for a in expected]
 
 
-def _execute(run: _Run, sessions: dict[str, Any], model_bytes: bytes, inputs: list[np.ndarray],
-             expected: list[np.ndarray], source_model: Any) -> Outcome:
+def _nondeterministic(case: Case) -> bool:
+    return any(ops.get(name).nondeterministic for name in set(case.graph.op_sequence))
+
+
+def _waive_values(diffs: tuple[OutputDiff, ...]) -> tuple[OutputDiff, ...]:
+    """Nondeterministic graphs are held to shape and dtype only."""
+    from dataclasses import replace
+
+    return tuple(replace(d, ok=d.shape_ok and d.dtype_ok) for d in diffs)
+
+
+def _execute(run: _Run, sessions: dict[str, Any], model_bytes: bytes) -> Outcome:
     from fuzzconv.execute import run_ort
 
-    case = run.case
-    names = [i.name for i in case.graph.inputs]
     outputs: dict[str, list[np.ndarray]] = {}
     for level in ("off", "on"):
         try:
             with run.stage(f"runtime-run-{level}"):
-                outputs[level] = run_ort(sessions[level], names, inputs)
+                outputs[level] = run_ort(sessions[level], run.input_names, run.built.inputs)
         except Exception as exc:
             info = crash_info(exc)
             stage = "runtime-kernel" if level == "off" else "runtime-optimization"
             return run.outcome("finding", stage, "crash", crash_detail(info), info.message,
                                f"onnxruntime raised while running with optimizations {level}")
-    tolerances = _tolerances(case, expected)
-    out_names = list(case.graph.outputs)
     with run.stage("compare"):
-        diffs_off = compare_all(out_names, outputs["off"], expected, tolerances)
-        diffs_on = compare_all(out_names, outputs["on"], expected, tolerances)
+        diffs_off = run.judge(outputs["off"])
+        diffs_on = run.judge(outputs["on"])
     if all_ok(diffs_off) and all_ok(diffs_on):
         return run.outcome("pass", diffs=diffs_on)
-    detail = wrong_model_detail(case, diffs_off if not all_ok(diffs_off) else diffs_on)
     if all_ok(diffs_off):
-        return run.outcome("finding", "runtime-optimization", "wrong-model", detail, _diff_message(diffs_on),
-                           "right with onnxruntime optimizations off, wrong with them on", diffs_on)
-    stage, how = _attribute_wrong_model(run, model_bytes, inputs, expected, tolerances, source_model)
+        detail = wrong_model_detail(run.case, diffs_on)
+        how = "right with onnxruntime optimizations off, wrong with them on" + _narrow_ort(run, model_bytes)
+        return run.outcome("finding", "runtime-optimization", "wrong-model", detail, _diff_message(diffs_on), how,
+                           diffs_on)
+    detail = wrong_model_detail(run.case, diffs_off)
+    stage, how = _attribute_wrong_model(run, model_bytes)
     return run.outcome("finding", stage, "wrong-model", detail, _diff_message(diffs_off), how, diffs_off)
 
 
-def _attribute_wrong_model(run: _Run, model_bytes: bytes, inputs: list[np.ndarray], expected: list[np.ndarray],
-                           tolerances: list[float], source_model: Any) -> tuple[str, str]:
-    """Toggles, in order: the converter's own optimizations off, then the reference evaluator."""
-    from fuzzconv.converters import convert
-    from fuzzconv.execute import ort_session, run_ort, run_reference
+def _narrow_ort(run: _Run, model_bytes: bytes) -> str:
+    """Name the onnxruntime transformer whose disabling makes the optimized run right."""
+    from fuzzconv.execute import modified_transformers, ort_session, run_ort
 
-    case = run.case
-    names = [i.name for i in case.graph.inputs]
-    out_names = list(case.graph.outputs)
-    if case.target.option.get("optimize", True):
-        try:
-            with run.stage("toggle-converter-optimize-off"):
-                plain = convert(case, source_model, inputs, optimize=False)
-                plain_out = run_ort(ort_session(plain.model_bytes, "off"), names, inputs)
-            if all_ok(compare_all(out_names, plain_out, expected, tolerances)):
-                return "optimization", "right with the converter's own optimizations off"
-        except Exception:
-            pass  # the toggle itself failing tells nothing about this difference
+    try:
+        with run.stage("toggle-ort-transformers"):
+            candidates = modified_transformers(model_bytes)
+            for name in candidates:
+                session = ort_session(model_bytes, "on", disabled_optimizers=(name,))
+                if all_ok(run.judge(run_ort(session, run.input_names, run.built.inputs))):
+                    return f"; disabling onnxruntime transformer {name} alone fixes it"
+    except Exception:
+        return ""
+    return f"; transformers that changed the graph: {', '.join(candidates)}" if candidates else ""
+
+
+def _attribute_wrong_model(run: _Run, model_bytes: bytes) -> tuple[str, str]:
+    """Toggles, in order: the converter's own optimizations off, then the reference evaluator."""
+    from fuzzconv.execute import run_reference
+
+    if run.case.target.option.get("optimize", True) and _right_when_converted(run, optimize=False):
+        return "optimization", "right with the converter's own optimizations off" + _narrow_tf2onnx(run)
     try:
         with run.stage("toggle-reference"):
-            reference = run_reference(model_bytes, names, inputs)
-        if all_ok(compare_all(out_names, reference, expected, tolerances)):
+            reference = run_reference(model_bytes, run.input_names, run.built.inputs)
+        if all_ok(run.judge(reference)):
             return "runtime-kernel", "the ONNX reference evaluator agrees with the source; onnxruntime does not"
     except Exception:
-        pass
-    return "conversion", "no toggle made the difference vanish"
+        pass  # the reference evaluator lacks some ops: no opinion
+    return "conversion", "no toggle made the difference vanish (converter optimizations off, reference evaluator)"
+
+
+def _right_when_converted(run: _Run, optimize: bool, only_optimizers: tuple[str, ...] | None = None) -> bool:
+    from fuzzconv.converters import convert
+    from fuzzconv.execute import ort_session, run_ort
+
+    try:
+        with run.stage("toggle-converter-optimize-off"):
+            plain = convert(run.case, run.built.model, run.built.inputs, optimize, only_optimizers)
+            outputs = run_ort(ort_session(plain.model_bytes, "off"), run.input_names, run.built.inputs)
+    except Exception:
+        return False  # the toggle itself failing tells nothing about this difference
+    return all_ok(run.judge(outputs))
+
+
+def _narrow_tf2onnx(run: _Run) -> str:
+    """For tf2onnx paths, the optimizers that reproduce the difference when run alone."""
+    if run.case.target.converter not in ("tf2onnx", "keras-export"):
+        return ""
+    from fuzzconv.converters.keras_tf2onnx import tf2onnx_optimizer_names
+
+    culprits = [name for name in tf2onnx_optimizer_names() if not _right_when_converted(run, True, (name,))]
+    return f"; tf2onnx optimizer(s) that reproduce it alone: {', '.join(culprits)}" if culprits else ""
 
 
 def _diff_message(diffs: tuple[OutputDiff, ...]) -> str:
@@ -282,6 +344,8 @@ def _diff_message(diffs: tuple[OutputDiff, ...]) -> str:
         f"{d.name}: shape {d.actual_shape} vs {d.expected_shape}, dtype {d.actual_dtype} vs {d.expected_dtype}, "
         f"nan/inf positions {'agree' if d.nonfinite_ok else 'differ'}, max abs err {d.max_abs_err:.3g}, "
         f"needs tolerance {d.required_tol:.3g} (allowed {d.tolerance:g})"
+        + (f", float64 error source {d.source_ref_err:.3g} vs converted {d.converted_ref_err:.3g}"
+           if d.converted_ref_err >= 0 else "")
         for d in bad
     )
 

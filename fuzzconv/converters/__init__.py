@@ -44,8 +44,13 @@ def captured_logs(level: int = logging.WARNING) -> Iterator[io.StringIO]:
             logger.removeHandler(handler)
 
 
-def convert(case: Case, model: Any, inputs: list[np.ndarray], optimize: bool = True) -> Converted:
-    """Convert with the case's converter; `optimize=False` turns the converter's own passes off."""
+def convert(case: Case, model: Any, inputs: list[np.ndarray], optimize: bool = True,
+            only_optimizers: tuple[str, ...] | None = None) -> Converted:
+    """Convert with the case's converter; `optimize=False` turns the converter's own passes off.
+
+    `only_optimizers` (tf2onnx paths) runs just the named tf2onnx optimizers, to narrow an
+    optimization bug down to one of them.
+    """
     input_names = [i.name for i in case.graph.inputs]
     output_names = list(case.graph.outputs)
     opset = case.target.opset
@@ -61,9 +66,9 @@ def convert(case: Case, model: Any, inputs: list[np.ndarray], optimize: bool = T
         elif case.target.converter == "tf2onnx":
             from fuzzconv.converters.keras_tf2onnx import onnx_from_keras_tf2onnx
 
-            data = onnx_from_keras_tf2onnx(model, inputs, input_names, opset, optimize)
+            data = onnx_from_keras_tf2onnx(model, inputs, input_names, opset, optimize, only_optimizers)
         else:
             from fuzzconv.converters.keras_export import onnx_from_keras_export
 
-            data = onnx_from_keras_export(model, opset, optimize)
+            data = onnx_from_keras_export(model, opset, optimize, only_optimizers)
     return Converted(data, log.getvalue())

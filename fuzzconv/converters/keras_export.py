@@ -15,24 +15,28 @@ from typing import Any
 
 
 @contextmanager
-def _tf2onnx_optimizers_off() -> Iterator[None]:
+def _tf2onnx_optimizers(optimizers: dict[str, Any]) -> Iterator[None]:
     import tf2onnx.convert
 
     original = tf2onnx.convert.from_function
-    tf2onnx.convert.from_function = functools.partial(original, optimizers={})
+    tf2onnx.convert.from_function = functools.partial(original, optimizers=optimizers)
     try:
         yield
     finally:
         tf2onnx.convert.from_function = original
 
 
-def onnx_from_keras_export(model: Any, opset: int, optimize: bool) -> bytes:
+def onnx_from_keras_export(model: Any, opset: int, optimize: bool,
+                           only_optimizers: tuple[str, ...] | None = None) -> bytes:
+    from fuzzconv.converters.keras_tf2onnx import tf2onnx_optimizers
+
+    optimizers = tf2onnx_optimizers(optimize, only_optimizers)
     with tempfile.TemporaryDirectory(prefix="fuzzconv-export-") as folder:
         path = os.path.join(folder, "model.onnx")
-        if optimize:
+        if optimizers is None:
             model.export(path, format="onnx", opset_version=opset, verbose=False)
         else:
-            with _tf2onnx_optimizers_off():
+            with _tf2onnx_optimizers(optimizers):
                 model.export(path, format="onnx", opset_version=opset, verbose=False)
         with open(path, "rb") as handle:
             return handle.read()

@@ -150,9 +150,10 @@ def keras_source(graph: Graph) -> str:
     body = []
     for graph_input in graph.inputs:
         shape, dtype = graph_input.type.shape, graph_input.type.dtype
+        dtype_code = "float_dtype" if dtype == "float32" else repr(dtype)
         body.append(
             f"{INDENT}{graph_input.name} = keras.Input(shape={tuple(shape[1:])!r}, batch_size={shape[0]}, "
-            f"dtype={dtype!r}, name={graph_input.name!r})"
+            f"dtype={dtype_code}, name={graph_input.name!r})"
         )
     for node in graph.nodes:
         _, expr = render_node(node, types, "keras")
@@ -167,13 +168,18 @@ def keras_source(graph: Graph) -> str:
             "",
             _helpers(),
             "",
-            "def build_model():",
+            "def build_model(float_dtype=\"float32\"):",
             *body,
             f"{INDENT}return keras.Model(inputs=[{inputs}], outputs=[{outputs}])",
             "",
             "",
-            "def make_model(seed):",
-            f"{INDENT}model = build_model()",
+            "def make_model(seed, float_dtype=\"float32\"):",
+            f"{INDENT}# float_dtype=\"float64\" builds the float64 reference the oracle judges against",
+            f"{INDENT}keras.config.set_dtype_policy(float_dtype)",
+            f"{INDENT}try:",
+            f"{INDENT * 2}model = build_model(float_dtype)",
+            f"{INDENT}finally:",
+            f"{INDENT * 2}keras.config.set_dtype_policy(\"float32\")",
             f"{INDENT}rng = np.random.default_rng([seed, 1])",
             f"{INDENT}values = []",
             f"{INDENT}for weight in model.weights:",

@@ -342,6 +342,10 @@ def transpose_length(ctx: Ctx, axis: int, size: int) -> int:
     if output_padding == "default":  # Keras sizes the output from the padding alone
         return size * s if padding == "same" else (size - 1) * s + max(span, s)
     assert isinstance(output_padding, tuple)
+    if padding == "same" and span % 2 == 0 and output_padding[axis] == 0:
+        # Keras sizes this output (size - 1) * stride, which a 'same' convolution maps back to
+        # size - 1, not size: TF's Conv2DBackpropInput rejects the shapes.
+        raise ShapeError("Keras 'same' transposed conv with an even kernel needs output_padding >= 1")
     return (size - 1) * s + (span % 2 if padding == "same" else span) + output_padding[axis]
 
 

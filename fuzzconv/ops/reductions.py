@@ -1,0 +1,98 @@
+"""Reductions over one axis (sum, mean, max, arg-max, std, ...) and the cumulative sum."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fuzzconv.case import TensorType
+from fuzzconv.ops import register
+from fuzzconv.ops.spec import FLOATS, INTS, Arg, Attr, Axis, Ctx, Flag, Impl, IntRange, OneOf, Op, norm_axis
+
+AXIS_ATTRS = (Attr("axis", Axis(), -1), Attr("keepdim", Flag(), False))
+
+
+def reduced(ctx: Ctx, dtype: str) -> TensorType:
+    axis = norm_axis(int(ctx.a("axis")), ctx.x.rank)
+    shape = list(ctx.x.shape)
+    if ctx.a("keepdim"):
+        shape[axis] = 1
+    else:
+        del shape[axis]
+    return TensorType(tuple(shape), dtype)
+
+
+def keep_dtype(ctx: Ctx) -> str:
+    return ctx.x.dtype
+
+
+def torch_widens_ints(ctx: Ctx) -> str:
+    """torch.sum, prod and cumsum return int64 for integer inputs; Keras keeps the dtype."""
+    return "int64" if ctx.frontend == "torch" and ctx.x.dtype in INTS else ctx.x.dtype
+
+
+def boolean(ctx: Ctx) -> str:
+    return "bool"
+
+
+def index_dtype(ctx: Ctx) -> str:
+    """torch's argmax is int64, Keras's (TensorFlow's) int32."""
+    return "int64" if ctx.frontend == "torch" else "int32"
+
+
+def reduction(name: str, torch: str, keras: str, dtypes: tuple[str, ...] = FLOATS,
+              out_dtype: Callable[[Ctx], str] = keep_dtype, extra: tuple[Attr, ...] = (),
+              out_range: str = "any") -> Op:
+    return Op(
+        name=name,
+        family="reduction",
+        args=(Arg(ranks=(1, 2, 3, 4), dtypes=dtypes),),
+        attrs=AXIS_ATTRS + extra,
+        shape=lambda ctx: (reduced(ctx, out_dtype(ctx)),),
+        torch=Impl(call=torch + "({0}, dim={axis}, keepdim={keepdim}" + "".join(
+            f", {a.name}={{{a.name}}}" for a in extra) + ")"),
+        keras=Impl(call=keras + "({0}, axis={axis}, keepdims={keepdim})"),
+        out_range=out_range,
+        keras_attrs=tuple(a.name for a in AXIS_ATTRS),  # Keras's std and var take no correction
+    )
+
+
+def max_correction(ctx: Ctx) -> int:
+    """Bessel's correction needs two or more values, else the result is inf or nan."""
+    return min(1, ctx.x.shape[int(ctx.a("axis"))] - 1)
+
+
+CORRECTION = (Attr("correction", IntRange(0, max_correction), 1),)
+
+register(
+    reduction("sum", "torch.sum", "keras.ops.sum", FLOATS + INTS, torch_widens_ints),
+    reduction("mean", "torch.mean", "keras.ops.mean"),
+    reduction("max", "torch.amax", "keras.ops.max", FLOATS + INTS),
+    reduction("min", "torch.amin", "keras.ops.min", FLOATS + INTS),
+    reduction("prod", "torch.prod", "keras.ops.prod", FLOATS + INTS, torch_widens_ints),
+    reduction("argmax", "torch.argmax", "keras.ops.argmax", out_dtype=index_dtype, out_range="nonneg"),
+    reduction("argmin", "torch.argmin", "keras.ops.argmin", out_dtype=index_dtype, out_range="nonneg"),
+    reduction("std", "torch.std", "keras.ops.std", extra=CORRECTION, out_range="nonneg"),
+    reduction("var", "torch.var", "keras.ops.var", extra=CORRECTION, out_range="nonneg"),
+    reduction("logsumexp", "torch.logsumexp", "keras.ops.logsumexp"),
+    reduction("any", "torch.any", "keras.ops.any", ("bool",), boolean),
+    reduction("all", "torch.all", "keras.ops.all", ("bool",), boolean),
+    Op(
+        name="norm",
+        family="reduction",
+        args=(Arg(ranks=(1, 2, 3, 4)),),
+        attrs=(*AXIS_ATTRS, Attr("ord", OneOf((1, 2)), 2)),
+        shape=lambda ctx: (reduced(ctx, ctx.x.dtype),),
+        torch=Impl(call="torch.linalg.vector_norm({0}, ord={ord}, dim={axis}, keepdim={keepdim})"),
+        keras=Impl(call="keras.ops.norm({0}, ord={ord}, axis={axis}, keepdims={keepdim})"),
+        out_range="nonneg",
+    ),
+    Op(
+        name="cumsum",
+        family="reduction",
+        args=(Arg(ranks=(1, 2, 3, 4), dtypes=FLOATS + INTS),),
+        attrs=(Attr("axis", Axis(), -1),),
+        shape=lambda ctx: (TensorType(ctx.x.shape, torch_widens_ints(ctx)),),
+        torch=Impl(call="torch.cumsum({0}, dim={axis})"),
+        keras=Impl(call="keras.ops.cumsum({0}, axis={axis})"),
+    ),
+)
