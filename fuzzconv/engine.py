@@ -134,7 +134,12 @@ class Campaign:
             if recorded.new_bucket:
                 self.stats.new_buckets.append(outcome.title)
                 self.on_bucket(outcome.title, case)
-        keys = coverage_keys(case, outcome) - self.stats.coverage
+        try:
+            keys = coverage_keys(case, outcome) - self.stats.coverage
+        except ValueError as exc:  # a case the registry rejects is fuzzconv's own bug
+            self.stats.internal_errors += 1
+            self.store.save_internal_error(case, f"coverage of an invalid case: {exc}")
+            return
         if keys and outcome.status == "pass":
             self.stats.coverage |= keys
             self.store.save_corpus(case)

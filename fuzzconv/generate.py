@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fuzzconv import ops
-from fuzzconv.case import CONVERTER_FRONTEND, AttrValue, Case, Graph, GraphInput, Node, Target, TensorType
+from fuzzconv.case import CONVERTER_FRONTEND, AttrValue, Case, CaseError, Graph, GraphInput, Node, Target, TensorType
+from fuzzconv.graphcheck import check_node
 from fuzzconv.ops.spec import Arg, Chooser, Ctx, Op, ShapeError
 from fuzzconv.frontends.source import domain_satisfied
 
@@ -128,11 +129,22 @@ class _Builder:
         if any(0 in o.shape or _elements(o) > MAX_ELEMENTS for o in outs):
             return False
         node = Node(f"n{len(self.nodes)}", op.name, tuple(a.name for a in args), tuple(sorted(attrs.items())))
+        if not self._passes_check(node, args):
+            return False
         self.inputs.extend(pending)
         self.tensors.extend(t for t in args if t.name in {p.name for p in pending})
         self.nodes.append(node)
         for name, out in zip(node.output_names(len(outs)), outs, strict=True):
             self.tensors.append(_Tensor(name, out, op.out_range))
+        return True
+
+    def _passes_check(self, node: Node, args: list[_Tensor]) -> bool:
+        """The same check a loaded case gets: the generator never emits what a case file may not hold."""
+        types = {t.name: t.type for t in [*self.tensors, *args]}
+        try:
+            check_node(node, types, self.frontend, node.name)
+        except CaseError:
+            return False
         return True
 
     def outputs(self) -> tuple[str, ...]:

@@ -24,7 +24,8 @@ def infer_types(graph: Graph) -> Types:
 
 def producers(graph: Graph) -> dict[str, Node]:
     """The node that produces each node output."""
-    return {name: node for node in graph.nodes for name in _walk(graph)[1][node.name]}
+    outputs_of = _walk(graph)[1]
+    return {name: node for node in graph.nodes for name in outputs_of[node.name]}
 
 
 def _walk(graph: Graph) -> tuple[Types, dict[str, tuple[str, ...]]]:

@@ -273,14 +273,71 @@ def _execute(run: _Run, sessions: dict[str, Any], model_bytes: bytes) -> Outcome
         diffs_on = run.judge(outputs["on"])
     if all_ok(diffs_off) and all_ok(diffs_on):
         return run.outcome("pass", diffs=diffs_on)
-    if all_ok(diffs_off):
-        detail = wrong_model_detail(run.case, diffs_on)
+    level = "on" if all_ok(diffs_off) else "off"
+    diffs = diffs_on if level == "on" else diffs_off
+    detail = _localized_detail(run, level) or wrong_model_detail(run.case, diffs)
+    if level == "on":
         how = "right with onnxruntime optimizations off, wrong with them on" + _narrow_ort(run, model_bytes)
-        return run.outcome("finding", "runtime-optimization", "wrong-model", detail, _diff_message(diffs_on), how,
-                           diffs_on)
-    detail = wrong_model_detail(run.case, diffs_off)
+        return run.outcome("finding", "runtime-optimization", "wrong-model", detail, _diff_message(diffs), how, diffs)
     stage, how = _attribute_wrong_model(run, model_bytes)
-    return run.outcome("finding", stage, "wrong-model", detail, _diff_message(diffs_off), how, diffs_off)
+    return run.outcome("finding", stage, "wrong-model", detail, _diff_message(diffs), how, diffs)
+
+
+def _localized_detail(run: _Run, level: str) -> str:
+    """Expose every intermediate tensor as an output and name the first op that goes wrong.
+
+    The probe is converted and run like the case; the culprit is the earliest node whose
+    output is wrong while every input it takes from other nodes is right. When the probe no
+    longer shows the difference (exposing tensors can defeat a fusion), it says nothing.
+    """
+    from fuzzconv.converters import convert
+    from fuzzconv.execute import ort_session, run_ort
+    from fuzzconv.frontends.materialize import materialize, run_eager
+
+    probe_case = probe_of(run.case)
+    try:
+        with run.stage("localize"):
+            built = materialize(probe_case)
+            expected = run_eager(probe_case.graph.frontend, built.model, built.inputs)
+            converted = convert(probe_case, built.model, built.inputs)
+            actual = run_ort(ort_session(converted.model_bytes, level), run.input_names, built.inputs)
+            tolerances = _tolerances(probe_case, expected)
+            diffs = compare_all(list(probe_case.graph.outputs), actual, expected, tolerances)
+    except Exception:
+        return ""
+    if len(diffs) != len(probe_case.graph.outputs):
+        return ""
+    wrong = {d.name for d in diffs if not d.ok and not _float_noise(d)}
+    producer = producers(probe_case.graph)
+    for node in probe_case.graph.nodes:
+        outs = [name for name, owner in producer.items() if owner is node]
+        inputs_right = all(a not in wrong for a in node.args)
+        bad = next((d for d in diffs if d.name in outs and d.name in wrong), None)
+        if bad is not None and inputs_right:
+            return f"{_diff_kind(bad)}: {node.op}"
+    return ""
+
+
+def _float_noise(diff: OutputDiff) -> bool:
+    """A value difference small enough that only the float64 check could call it (not used to localize)."""
+    return diff.shape_ok and diff.dtype_ok and diff.nonfinite_ok and diff.required_tol < 1e-3
+
+
+def probe_of(case: Case) -> Case:
+    """The same case with every node output exposed as a graph output, in node order."""
+    from dataclasses import replace
+
+    producer = producers(case.graph)
+    outputs = tuple(name for name in producer)
+    return replace(case, graph=replace(case.graph, outputs=outputs))
+
+
+def _diff_kind(diff: OutputDiff) -> str:
+    if not diff.shape_ok:
+        return "shape"
+    if not diff.dtype_ok:
+        return "dtype"
+    return "values" if diff.nonfinite_ok else "nan-inf"
 
 
 def _narrow_ort(run: _Run, model_bytes: bytes) -> str:
@@ -353,7 +410,7 @@ def _diff_message(diffs: tuple[OutputDiff, ...]) -> str:
 def wrong_model_detail(case: Case, diffs: tuple[OutputDiff, ...]) -> str:
     """The culprit sequence: the ops on the path into the first wrong output, and what differs."""
     bad = next(d for d in diffs if not d.ok)
-    kind = "shape" if not bad.shape_ok else "dtype" if not bad.dtype_ok else "nan-inf" if not bad.nonfinite_ok else "values"
+    kind = _diff_kind(bad)
     producer = producers(case.graph)
     node = producer.get(bad.name)
     if node is None:

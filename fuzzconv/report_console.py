@@ -11,7 +11,7 @@ from fuzzconv.case import Case, Outcome
 from fuzzconv.compare import verdicts
 from fuzzconv.engine import CampaignConfig, Stats, outcomes_by_stage, summary_rows
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 class Progress:

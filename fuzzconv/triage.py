@@ -163,6 +163,9 @@ def logged_failure(log: str) -> LoggedFailure | None:
 
 CULPRIT_PATTERNS = (
     r"(aten[.:]{1,2}\w+(?:\.\w+)?)",
+    r"while running (\w+) node",
+    r"= onnx::(\w+)\[",
+    r"ONNX export of (?:operator )?(\w+)",
     r"Could not find an implementation for (\w+)",
     r"No Op registered for (\w+)",
     r"Exporting the operator '?([\w:.]+)'? to ONNX",
@@ -185,7 +188,8 @@ def mask(text: str, limit: int = 72) -> str:
     """One stable line: addresses, numbers, quoted names, shapes and our node names masked."""
     line = next((s.strip() for s in text.splitlines() if s.strip()), "")
     line = re.sub(r"0x[0-9a-fA-F]+", "ADDR", line)
-    line = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", line)
+    line = re.sub(r"'[^']*'|\"[^\"]*\"", "\0", line)
+    line = re.sub(r"'[^']*$|\"[^\"]*$", "\0", line).replace("\0", "'…'")
     line = re.sub(r"\b[nx]\d+(_\d+)*\b", "NAME", line)
     line = re.sub(r"[\w./-]*/[\w./-]+", "PATH", line)
     line = re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "N", line)

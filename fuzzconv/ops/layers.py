@@ -152,9 +152,8 @@ def matmul_rhs(ins: tuple[TensorType, ...], chooser: Chooser) -> TensorType:
 
 
 def matmul_shape(ctx: Ctx) -> tuple[TensorType, ...]:
+    """numpy semantics: a 1-D operand gains an axis for the product and loses it after."""
     a, b = ctx.ins
-    if a.rank == 1 and b.rank == 1:
-        raise ShapeError("a vector-vector product is a scalar; graphs keep rank >= 1")
     a_shape = a.shape if a.rank > 1 else (1, *a.shape)
     b_shape = b.shape if b.rank > 1 else (*b.shape, 1)
     if a_shape[-1] != b_shape[-2]:
@@ -243,7 +242,7 @@ def depthwise_shape(ctx: Ctx) -> tuple[TensorType, ...]:
 
 
 def out_channel_options(ctx: Ctx) -> tuple[int, ...]:
-    groups = int(ctx.attrs.get("groups", 1))
+    groups = int(ctx.a("groups")) if "groups" in ctx.attrs else 1  # Keras transposed convs have none
     return tuple(groups * m for m in range(1, max(2, 8 // groups) + 1))
 
 
@@ -833,7 +832,7 @@ register(
             ),
             Attr("dims", IntRange(lambda ctx: pad_dims_bounds(ctx)[0], lambda ctx: pad_dims_bounds(ctx)[1]), 1),
             Attr("pads", IntTuple(lambda ctx: 2 * int(ctx.a("dims")), min_pad, max_pad), (1, 1)),
-            Attr("value", OneOf((0.0, 0.5, -1.0)), 0.0),
+            Attr("value", Choice(lambda ctx: (0.0, 0.5, -1.0) if ctx.a("mode") == "constant" else (0.0,)), 0.0),
         ),
         shape=pad_shape,
         torch=Impl(call="torch.nn.functional.pad({0}, {pads}, mode={mode}{value_arg})",

@@ -147,26 +147,22 @@ def concat_operand(ins: tuple[TensorType, ...], chooser: Chooser) -> TensorType:
     return TensorType(tuple(shape), first.dtype)
 
 
-def differing_axes(ctx: Ctx) -> list[int]:
+def concat_axis_bounds(ctx: Ctx) -> tuple[int, int]:
+    """Any axis for equal shapes, the one axis where they differ, or none (an empty range)."""
     a, b = ctx.ins
     if a.rank != b.rank or a.dtype != b.dtype:
-        raise ShapeError(f"cannot concatenate {a} and {b}")
-    return [i for i, (m, n) in enumerate(zip(a.shape, b.shape, strict=True)) if m != n]
-
-
-def concat_axis_bounds(ctx: Ctx) -> tuple[int, int]:
-    """Any axis for equal shapes, else the one axis where they differ."""
-    differ = differing_axes(ctx)
+        return 0, -1
+    differ = [i for i, (m, n) in enumerate(zip(a.shape, b.shape, strict=True)) if m != n]
     if len(differ) > 1:
-        raise ShapeError(f"{ctx.ins[0].shape} and {ctx.ins[1].shape} differ on more than one axis")
-    return (differ[0], differ[0]) if differ else (-ctx.x.rank, ctx.x.rank - 1)
+        return 0, -1
+    return (differ[0], differ[0]) if differ else (-a.rank, a.rank - 1)
 
 
 def concat_shape(ctx: Ctx) -> tuple[TensorType, ...]:
     lo, hi = concat_axis_bounds(ctx)
     axis = int(ctx.a("axis"))
     if not lo <= axis <= hi:
-        raise ShapeError(f"{ctx.ins[0].shape} and {ctx.ins[1].shape} cannot be joined on axis {axis}")
+        raise ShapeError(f"{ctx.ins[0]} and {ctx.ins[1]} cannot be joined on axis {axis}")
     axis = norm_axis(axis, ctx.x.rank)
     shape = list(ctx.x.shape)
     shape[axis] += ctx.ins[1].shape[axis]
@@ -203,10 +199,11 @@ def slice_shape(ctx: Ctx) -> tuple[TensorType, ...]:
 
 
 def subscript(ctx: Ctx) -> dict[str, str]:
-    """`x[:, :, start:stop:step]`: Python slicing works on torch tensors and KerasTensors."""
+    """`x[:, :, start:stop:step]`: Python slicing works on torch tensors and KerasTensors, but a
+    KerasTensor rejects a bare slice (`x[0:2:1]`), so the index is always a tuple (`x[0:2:1,]`)."""
     axis = norm_axis(int(ctx.a("axis")), ctx.x.rank)
     window = f"{ctx.a('start')}:{ctx.a('stop')}:{ctx.a('step')}"
-    return {"index": ", ".join([":"] * axis + [window])}
+    return {"index": ", ".join([":"] * axis + [window]) + ("," if axis == 0 else "")}
 
 
 def tile_shape(ctx: Ctx) -> tuple[TensorType, ...]:
@@ -313,7 +310,7 @@ register(
     Op(
         name="concat",
         family="shaping",
-        args=(Arg(ranks=ANY_RANK, dtypes=ANY_DTYPES), Arg(like=concat_operand)),
+        args=(Arg(ranks=ANY_RANK, dtypes=ANY_DTYPES), Arg(ranks=ANY_RANK, dtypes=ANY_DTYPES, like=concat_operand)),
         attrs=(Attr("axis", IntRange(lambda ctx: concat_axis_bounds(ctx)[0],
                                      lambda ctx: concat_axis_bounds(ctx)[1]), 0),),
         shape=concat_shape,
