@@ -1,0 +1,63 @@
+"""The tolerance policy: shapes, dtypes, NaN/Inf positions, values, and the float64 judgement."""
+
+import numpy as np
+
+from fuzzconv.compare import (
+    compare_output,
+    rejudge_with_reference,
+    required_tolerance,
+    verdicts,
+)
+
+
+def test_required_tolerance_is_the_smallest_that_passes():
+    expected = np.array([0.0, 1.0, -3.0], dtype=np.float32)
+    actual = expected + np.array([1e-3, 0.0, 4e-3], dtype=np.float32)
+    tol = required_tolerance(actual, expected)
+    assert abs(tol - 1e-3) < 1e-6
+    assert compare_output("y", actual, expected, tol * 1.01).ok
+    assert not compare_output("y", actual, expected, tol * 0.9).ok
+
+
+def test_nan_where_source_is_finite_is_a_mismatch():
+    expected = np.array([1.0, 2.0], dtype=np.float32)
+    actual = np.array([1.0, np.nan], dtype=np.float32)
+    diff = compare_output("y", actual, expected, 1.0)
+    assert not diff.nonfinite_ok and not diff.ok
+
+
+def test_same_nan_positions_agree():
+    both = np.array([np.nan, np.inf, 1.0], dtype=np.float32)
+    assert compare_output("y", both.copy(), both, 1e-6).ok
+
+
+def test_shape_and_dtype_are_checked_first():
+    expected = np.zeros((2, 3), dtype=np.float32)
+    assert not compare_output("y", np.zeros((3, 2), dtype=np.float32), expected, 1.0).shape_ok
+    assert not compare_output("y", np.zeros((2, 3), dtype=np.float64), expected, 1.0).ok
+
+
+def test_verdicts_at_the_study_tolerances():
+    expected = np.ones(4, dtype=np.float32)
+    actual = expected + 2e-4
+    diff = compare_output("y", actual, expected, 1e-4)
+    assert verdicts((diff,)) == {"1e-07": True, "1e-05": True, "0.001": False, "0.1": False}
+
+
+def test_ill_conditioned_source_waives_an_equally_far_conversion():
+    reference = np.array([0.5, 1.0], dtype=np.float64)
+    expected = np.array([0.6, 1.0], dtype=np.float32)  # the source's own float32 answer is off
+    actual = np.array([0.4, 1.0], dtype=np.float32)  # converted: as far off, other side
+    diff = compare_output("y", actual, expected, 1e-4)
+    assert not diff.ok
+    (judged,) = rejudge_with_reference((diff,), [actual], [expected], [reference])
+    assert judged.ok and judged.source_ref_err > 0
+
+
+def test_conversion_far_from_float64_stays_wrong():
+    reference = np.array([0.5, 1.0], dtype=np.float64)
+    expected = np.array([0.5, 1.0], dtype=np.float32)
+    actual = np.array([0.9, 1.0], dtype=np.float32)
+    diff = compare_output("y", actual, expected, 1e-4)
+    (judged,) = rejudge_with_reference((diff,), [actual], [expected], [reference])
+    assert not judged.ok and judged.converted_ref_err > 0.2
