@@ -83,7 +83,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from fuzzconv.report_console import print_outcome
+    from fuzzconv.report_console import print_bucket_check, print_outcome
     from fuzzconv.workers import WorkerHandle
 
     case = load_case_file(args.case)
@@ -102,8 +102,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 1
     if args.json:
         print(json.dumps(result.outcome.to_json(), indent=1))
-    else:
-        print_outcome(case, result.outcome)
+        return 0
+    print_outcome(case, result.outcome)
+    bucket_title = Path(args.case).parent / "title.txt"
+    if bucket_title.is_file():
+        print_bucket_check(bucket_title.read_text(encoding="utf-8").strip(), result.outcome)
     return 0
 
 

@@ -15,7 +15,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Callable
 
-from fuzzconv.case import CONVERTER_FRONTEND, Case
+from fuzzconv.case import CONVERTER_FRONTEND, Case, Outcome
 from fuzzconv.coverage import coverage_keys
 from fuzzconv.generate import generate_case
 from fuzzconv.store import Store
@@ -32,6 +32,7 @@ class CampaignConfig:
     case_timeout_s: float = 60.0
     recycle_after: int = 300
     progress_every_s: float = 10.0
+    replays: int = 3  # runs of a new bucket's case, the first included, before it is reported
 
 
 @dataclass
@@ -47,6 +48,8 @@ class Stats:
     invalid_titles: Counter[str] = field(default_factory=Counter)
     corpus_saved: int = 0
     internal_errors: int = 0
+    flaky: set[str] = field(default_factory=set)
+    replays_run: int = 0
 
     @property
     def elapsed_s(self) -> float:
@@ -67,6 +70,9 @@ class Campaign:
         self.on_progress = on_progress or (lambda stats: None)
         self.on_bucket = on_bucket or (lambda title, case: None)
         self.counters: Counter[str] = Counter()
+        # case id -> (bucket title, replays still to run); replays go before new cases
+        self.replay_queue: dict[str, list[tuple[Case, str]]] = defaultdict(list)
+        self.replaying: dict[str, str] = {}
         self.workers = {
             frontend: WorkerHandle(
                 frontend,
@@ -78,6 +84,10 @@ class Campaign:
         }
 
     def _next_case(self, frontend: str) -> Case:
+        if self.replay_queue[frontend]:
+            case, title = self.replay_queue[frontend].pop(0)
+            self.replaying[case.id] = title
+            return case
         mine = [c for c in self.config.converters if CONVERTER_FRONTEND[c] == frontend]
         converter = min(mine, key=lambda c: (self.stats.busy_s[c], self.stats.cases[c]))
         index = self.counters[converter]
@@ -118,6 +128,9 @@ class Campaign:
     def _record(self, result: Result) -> None:
         case, outcome = result.case, result.outcome
         converter = case.target.converter
+        if case.id in self.replaying:
+            self._record_replay(case, outcome, result.elapsed_s)
+            return
         self.stats.cases[converter] += 1
         self.stats.busy_s[converter] += result.elapsed_s
         if outcome is None:
@@ -134,6 +147,8 @@ class Campaign:
             if recorded.new_bucket:
                 self.stats.new_buckets.append(outcome.title)
                 self.on_bucket(outcome.title, case)
+                replays = [(case, outcome.title)] * max(0, self.config.replays - 1)
+                self.replay_queue[case.graph.frontend].extend(replays)
         try:
             keys = coverage_keys(case, outcome) - self.stats.coverage
         except ValueError as exc:  # a case the registry rejects is fuzzconv's own bug
@@ -146,6 +161,15 @@ class Campaign:
             self.stats.corpus_saved += 1
         elif keys:
             self.stats.coverage |= keys
+
+
+    def _record_replay(self, case: Case, outcome: Outcome | None, elapsed_s: float) -> None:
+        title = self.replaying.pop(case.id)
+        self.stats.busy_s[case.target.converter] += elapsed_s
+        self.stats.replays_run += 1
+        stats = self.store.record_replay(title, outcome is not None and outcome.title == title)
+        if stats.get("flaky"):
+            self.stats.flaky.add(title)
 
 
 def summary_rows(stats: Stats, converters: tuple[str, ...]) -> list[dict[str, object]]:

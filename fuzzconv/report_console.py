@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fuzzconv.case import Case, Outcome
 from fuzzconv.compare import verdicts
 from fuzzconv.engine import CampaignConfig, Stats, outcomes_by_stage, summary_rows
+from fuzzconv.known_issues import known_issue
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -35,7 +37,7 @@ class Progress:
         )
 
     def new_bucket(self, title: str, case: Case) -> None:
-        console.print(f"[bold yellow]new bucket[/] {title}")
+        console.print(f"[bold yellow]new bucket[/] {escape(title)}")
 
     def say(self, text: str) -> None:
         console.print(text)
@@ -56,7 +58,8 @@ def print_summary(stats: Stats, config: CampaignConfig) -> None:
     console.print(f"invalid cases: {invalid} of {total} ({100 * invalid / max(1, total):.1f}%)")
     for invalid_title, count in stats.invalid_titles.most_common(5):
         console.print(f"  {count:5d}  {invalid_title}")
-    console.print(f"coverage keys: {len(stats.coverage)}; corpus cases saved: {stats.corpus_saved}")
+    console.print(f"coverage keys: {len(stats.coverage)}; corpus cases saved: {stats.corpus_saved}; "
+                  f"replays run: {stats.replays_run}, flaky buckets: {len(stats.flaky)}")
     if stats.internal_errors:
         console.print(f"[bold red]fuzzconv internal errors: {stats.internal_errors}[/] "
                       f"(see {config.out / 'internal-errors'}; these are fuzzconv's own bugs)")
@@ -83,16 +86,33 @@ def _print_buckets(stats: Stats, config: CampaignConfig) -> None:
     table.add_column("hits", justify="right")
     table.add_column("title")
     for title, hits in sorted(stats.buckets.items(), key=lambda kv: -kv[1]):
-        marker = "[bold yellow]new[/] " if title in stats.new_buckets else ""
-        table.add_row(str(hits), marker + title)
+        marks = []
+        if title in stats.new_buckets:
+            marks.append("[bold yellow]new[/]")
+        if known_issue(title):
+            marks.append("[dim]known[/]")
+        if title in stats.flaky:
+            marks.append("[magenta]flaky[/]")
+        table.add_row(str(hits), " ".join(marks + [escape(title)]))
     console.print(table)
+
+
+def print_bucket_check(bucket_title: str, outcome: Outcome) -> None:
+    """After replaying a bucket's case: does it still land in that bucket?"""
+    known = known_issue(bucket_title)
+    if outcome.title == bucket_title:
+        console.print(f"bucket    reproduces: {escape(bucket_title)}")
+    else:
+        console.print(f"bucket    [bold]no longer reproduces[/]: was {escape(bucket_title)!s}")
+    if known:
+        console.print(f"known     {known.reason} ({known.link})")
 
 
 def print_outcome(case: Case, outcome: Outcome) -> None:
     console.print(f"case      {case.id} ({case.target.converter}, opset {case.target.opset})")
     console.print(f"status    {outcome.status}")
     if outcome.title:
-        console.print(f"title     {outcome.title}")
+        console.print(f"title     {escape(outcome.title)}")
     if outcome.stage:
         console.print(f"stage     {outcome.stage}")
         console.print(f"decided   {outcome.decided_by}")
@@ -102,7 +122,7 @@ def print_outcome(case: Case, outcome: Outcome) -> None:
         console.print(f"tolerance needed {worst:.3g}; wrong at " + ", ".join(
             f"{t}: {'yes' if wrong else 'no'}" for t, wrong in verdicts(outcome.diffs).items()))
     if outcome.message and outcome.status != "pass":
-        console.print(f"message   {outcome.message.splitlines()[0][:300]}")
+        console.print(f"message   {escape(outcome.message.splitlines()[0][:300])}")
 
 
 def print_ops(registry: list[Any]) -> None:

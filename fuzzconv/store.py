@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzconv.case import Case, Outcome
+from fuzzconv.known_issues import known_issue
 
 LOG_RING = 5
 
@@ -97,6 +98,9 @@ class Store:
         stats["stage"], stats["symptom"] = outcome.stage, outcome.symptom
         stats["versions"] = dict(outcome.versions)
         stats["case_ids"] = (list(stats.get("case_ids", [])) + [outcome.case_id])[-20:]
+        known = known_issue(outcome.title)
+        if known is not None:
+            stats["known_issue"] = {"reason": known.reason, "link": known.link}
         ring = (stats["hits"] - 1) % LOG_RING
         atomic_write(folder / "logs" / f"{ring}.log", self._log_text(case, outcome))
         atomic_write(folder / "stats.json", json.dumps(stats, indent=1, sort_keys=True) + "\n")
@@ -108,6 +112,17 @@ class Store:
             [f"case {outcome.case_id} at {now_iso()}", f"title: {outcome.title}", f"decided by: {outcome.decided_by}",
              "", outcome.message, "", "--- converter log ---", outcome.log_tail, "", "--- case ---", case.dumps()]
         )
+
+    def record_replay(self, title: str, reproduced: bool) -> dict[str, Any]:
+        """Count one replay of a bucket's first case; reliability is k of n runs, the first included."""
+        folder = self.bucket_folder(title)
+        stats = self._read_json(folder / "stats.json") or {"title": title, "hits": 1}
+        runs = int(stats.get("runs", 1)) + 1
+        reproduced_runs = int(stats.get("reproduced", 1)) + int(reproduced)
+        stats.update(runs=runs, reproduced=reproduced_runs, reliability=f"{reproduced_runs}/{runs}",
+                     flaky=reproduced_runs < runs)
+        atomic_write(folder / "stats.json", json.dumps(stats, indent=1, sort_keys=True) + "\n")
+        return stats
 
     def save_corpus(self, case: Case) -> Path:
         path = self.corpus / case.target.converter / f"{case.id}.json"
