@@ -193,7 +193,7 @@ def _validate(run: _Run, model_bytes: bytes) -> Outcome:
             validate(model_bytes)
     except Exception as exc:
         info = crash_info(exc)
-        return run.outcome("finding", "validation", "invalid-model", _validation_detail(info), info.message,
+        return run.outcome("finding", "validation", "invalid-model", validation_detail(info), info.message,
                            "onnx.checker full_check / strict shape inference")
     sessions = {}
     for level in ("off", "on"):
@@ -205,7 +205,7 @@ def _validate(run: _Run, model_bytes: bytes) -> Outcome:
     return _execute(run, sessions, model_bytes)
 
 
-def _validation_detail(info: CrashInfo) -> str:
+def validation_detail(info: CrashInfo) -> str:
     op = culprit(info.innermost_message)
     return f"{info.exc_type} in {op}" if op else f"{info.exc_type}: {mask(info.innermost_message)}"
 

@@ -38,3 +38,21 @@ def test_junk_in_corpus_is_skipped(tmp_path):
     (store.corpus / "torch-script" / "junk.json").write_text("{broken")
     assert store.corpus_cases() == [good]
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_replays_give_reliability_and_flag_flaky(tmp_path):
+    store = Store(tmp_path).open()
+    case = generate_case(5, "tf2onnx")
+    title = "keras/tf2onnx: conversion: wrong-model: values: roll"
+    store.record_finding(case, _finding(case, title))
+    store.record_replay(title, reproduced=True)
+    stats = store.record_replay(title, reproduced=False)
+    assert (stats["reliability"], stats["flaky"]) == ("2/3", True)
+
+
+def test_known_issue_is_marked_with_its_link(tmp_path):
+    store = Store(tmp_path).open()
+    case = generate_case(6, "tf2onnx")
+    folder = store.record_finding(case, _finding(case)).folder
+    stats = json.loads((folder / "stats.json").read_text())
+    assert "tensorflow-onnx/issues" in stats["known_issue"]["link"]

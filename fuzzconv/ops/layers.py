@@ -251,14 +251,19 @@ def conv_padding(nd: int) -> PerFrontend:
     return PerFrontend(torch=AnyOf((OneOf(("same", "valid")), IntTuple(nd, 0, 2))), keras=OneOf(keras))
 
 
-def conv_window_attrs(nd: int) -> tuple[Attr, ...]:
+def equal_strides(ctx: Ctx) -> tuple[tuple[int, ...], ...]:
+    """TF's CPU DepthwiseConv2dNative only supports equal strides in the row and column dimensions."""
+    return tuple((s, s) for s in range(1, max_stride(ctx) + 1))
+
+
+def conv_window_attrs(nd: int, stride: Domain | None = None) -> tuple[Attr, ...]:
     """Kernel, dilation, padding, padding mode and stride, in the order their bounds need."""
     return (
         Attr("kernel_size", IntTuple(nd, 1, kernel_bound), (3,) * nd),
         Attr("dilation", IntTuple(nd, 1, max_dilation), (1,) * nd),
-        Attr("padding", conv_padding(nd), (0,) * nd),
+        Attr("padding", conv_padding(nd), "valid"),
         Attr("padding_mode", Choice(padding_modes), "zeros"),
-        Attr("stride", IntTuple(nd, 1, max_stride), (1,) * nd),
+        Attr("stride", stride or IntTuple(nd, 1, max_stride), (1,) * nd),
         Attr("bias", Flag(), True),
         Attr("activation", OneOf(KERAS_ACTIVATIONS), "linear"),
     )
@@ -297,7 +302,10 @@ def depthwise_conv2d() -> Op:
         name="depthwise_conv2d",
         family="layer",
         args=(Arg(ranks=(4,)),),
-        attrs=(Attr("depth_multiplier", IntRange(1, 2), 1), *conv_window_attrs(2)),
+        attrs=(
+            Attr("depth_multiplier", IntRange(1, 2), 1),
+            *conv_window_attrs(2, stride=PerFrontend(torch=IntTuple(2, 1, max_stride), keras=Choice(equal_strides))),
+        ),
         shape=depthwise_shape,
         torch=Impl(
             module="torch.nn.Conv2d({in_channels}, {out_channels}, {kernel_size}, stride={stride}, "
@@ -354,8 +362,6 @@ def conv_transpose_shape(ctx: Ctx) -> tuple[TensorType, ...]:
     if channels(ctx) % groups or out_channels % groups:
         raise ShapeError(f"groups={groups} must divide {channels(ctx)} input and {out_channels} output channels")
     stride, dilation = tup(ctx, "stride"), tup(ctx, "dilation")
-    if ctx.frontend == "keras" and max(stride) > 1 and max(dilation) > 1:
-        raise ShapeError("Keras: strides > 1 not supported in conjunction with dilation_rate > 1")
     output_padding = ctx.a("output_padding")
     if isinstance(output_padding, tuple) and max(output_padding) > max_output_padding(ctx):
         raise ShapeError(f"output_padding {output_padding} too large for stride {stride}, dilation {dilation}")
@@ -363,10 +369,6 @@ def conv_transpose_shape(ctx: Ctx) -> tuple[TensorType, ...]:
     if min(out) < 1:
         raise ShapeError(f"transposed convolution output {out} is empty")
     return (native(ctx, out, out_channels),)
-
-
-def conv_transpose_stride_bound(ctx: Ctx) -> int:
-    return 1 if ctx.frontend == "keras" and max(tup(ctx, "dilation")) > 1 else 3
 
 
 def conv_transpose(nd: int) -> Op:
@@ -379,8 +381,9 @@ def conv_transpose(nd: int) -> Op:
             Attr("groups", Choice(lambda ctx: divisors(channels(ctx))), 1),
             Attr("out_channels", Choice(out_channel_options), 4),
             Attr("kernel_size", IntTuple(nd, 1, 4), (3,) * nd),
-            Attr("dilation", IntTuple(nd, 1, 2), (1,) * nd),
-            Attr("stride", IntTuple(nd, 1, conv_transpose_stride_bound), (1,) * nd),
+            # TF's CPU Conv2DBackpropInput (without oneDNN) rejects dilation rates larger than 1.
+            Attr("dilation", PerFrontend(torch=IntTuple(nd, 1, 2), keras=IntTuple(nd, 1, 1)), (1,) * nd),
+            Attr("stride", IntTuple(nd, 1, 3), (1,) * nd),
             Attr("padding", PerFrontend(torch=IntTuple(nd, 0, 1), keras=OneOf(("valid", "same"))), (0,) * nd),
             Attr(
                 "output_padding",
