@@ -40,6 +40,9 @@ STAGES = (
     "environment",
 )
 SYMPTOMS = ("crash", "invalid-model", "wrong-model", "hang", "abort")
+# How input values are drawn: from the seed, or simplified by the minimizer. Each mode keeps
+# every input inside its consumer's value domain.
+DATA_MODES = ("random", "small-int", "ones", "zeros")
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 MAX_NODES = 256
@@ -151,13 +154,14 @@ class Case:
     graph: Graph
     target: Target
     data_seed: int
+    data_mode: str = "random"
 
     @property
     def id(self) -> str:
         return content_id(self.to_json())
 
     def with_target(self, target: Target) -> Case:
-        return Case(self.graph, target, self.data_seed)
+        return Case(self.graph, target, self.data_seed, self.data_mode)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -169,6 +173,7 @@ class Case:
                 "options": _attrs_to_json(self.target.options),
             },
             "data_seed": self.data_seed,
+            "data_mode": self.data_mode,
         }
 
     def dumps(self) -> str:
@@ -176,7 +181,9 @@ class Case:
 
     @staticmethod
     def from_json(data: Any) -> Case:
-        obj = _expect_dict(data, "case", {"schema", "graph", "target", "data_seed"})
+        if isinstance(data, dict):
+            data = {"data_mode": "random", **data}
+        obj = _expect_dict(data, "case", {"schema", "graph", "target", "data_seed", "data_mode"})
         if obj["schema"] != SCHEMA_VERSION:
             raise CaseError(
                 f"case schema {obj['schema']!r} is not supported; this fuzzconv reads schema {SCHEMA_VERSION}"
@@ -191,7 +198,7 @@ class Case:
         seed = obj["data_seed"]
         if not _is_int(seed) or not 0 <= seed < 2**63:
             raise CaseError("case.data_seed must be a non-negative integer below 2**63")
-        return Case(graph, target, seed)
+        return Case(graph, target, seed, _expect_choice(obj["data_mode"], DATA_MODES, "case.data_mode"))
 
     @staticmethod
     def loads(text: str) -> Case:

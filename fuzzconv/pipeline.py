@@ -144,7 +144,7 @@ def run_case(case: Case, on_stage: StageCallback = lambda stage: None) -> Outcom
 def _source(case: Case) -> str:
     from fuzzconv.frontends.source import model_source
 
-    return model_source(case.graph)
+    return model_source(case.graph, case.data_mode)
 
 
 def _source_op(case: Case, exc: BaseException, source: str) -> str:

@@ -7,8 +7,19 @@ Everything here must stay standalone: numpy only, no fuzzconv imports, since
 import numpy as np
 
 
-def draw_array(rng, shape, dtype, domain):
-    """Values for one input: the consumer's value domain decides the range."""
+def draw_array(rng, shape, dtype, domain, mode="random"):
+    """Values for one input: the consumer's value domain decides the range.
+
+    Modes other than "random" are the minimizer's simpler data; each stays in the domain.
+    """
+    if mode == "zeros" and domain in ("any", "nonneg", "index"):
+        return np.zeros(shape, dtype=dtype)
+    if mode in ("ones", "zeros"):
+        return np.ones(shape, dtype=dtype)
+    if mode == "small-int" and dtype != "bool":
+        low = 1 if domain in ("positive", "unit") else 0 if domain in ("nonneg", "index") else -2
+        values = rng.integers(low, 3, size=shape).astype(dtype)
+        return values * 0.5 if domain == "unit" else values
     if dtype == "bool":
         return rng.random(shape) < 0.5
     if dtype in ("int32", "int64"):

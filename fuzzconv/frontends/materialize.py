@@ -30,7 +30,7 @@ def load_source(source: str, filename: str = "<fuzzconv-model>") -> dict[str, An
 
 
 def materialize(case: Case) -> Materialized:
-    source = model_source(case.graph)
+    source = model_source(case.graph, case.data_mode)
     namespace = load_source(source)
     if case.graph.frontend == "keras":
         _tidy_keras()

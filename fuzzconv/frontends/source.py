@@ -78,7 +78,7 @@ def _helpers() -> str:
     return "\n\n".join(inspect.getsource(f) for f in (datagen.draw_array, datagen.weight_values))
 
 
-def _inputs_block(graph: Graph) -> str:
+def _inputs_block(graph: Graph, data_mode: str) -> str:
     domains = input_domains(graph)
     rows = [
         f"{INDENT}({i.name!r}, {i.type.shape!r}, {i.type.dtype!r}, {domains[i.name]!r}),"
@@ -86,6 +86,7 @@ def _inputs_block(graph: Graph) -> str:
     ]
     return "\n".join(
         [
+            f"DATA_MODE = {data_mode!r}",
             "# (name, shape, dtype, value domain) of each model input",
             "INPUTS = [",
             *rows,
@@ -94,12 +95,12 @@ def _inputs_block(graph: Graph) -> str:
             "",
             "def make_inputs(seed):",
             f"{INDENT}rng = np.random.default_rng(seed)",
-            f"{INDENT}return [draw_array(rng, shape, dtype, domain) for _, shape, dtype, domain in INPUTS]",
+            f"{INDENT}return [draw_array(rng, shape, dtype, domain, DATA_MODE) for _, shape, dtype, domain in INPUTS]",
         ]
     )
 
 
-def torch_source(graph: Graph) -> str:
+def torch_source(graph: Graph, data_mode: str = "random") -> str:
     types = infer_types(graph)
     init_lines, body = [], []
     for node in graph.nodes:
@@ -139,13 +140,13 @@ def torch_source(graph: Graph) -> str:
             f"{INDENT}return model",
             "",
             "",
-            _inputs_block(graph),
+            _inputs_block(graph, data_mode),
             "",
         ]
     )
 
 
-def keras_source(graph: Graph) -> str:
+def keras_source(graph: Graph, data_mode: str = "random") -> str:
     types = infer_types(graph)
     body = []
     for graph_input in graph.inputs:
@@ -190,11 +191,13 @@ def keras_source(graph: Graph) -> str:
             f"{INDENT}return model",
             "",
             "",
-            _inputs_block(graph),
+            _inputs_block(graph, data_mode),
             "",
         ]
     )
 
 
-def model_source(graph: Graph) -> str:
-    return torch_source(graph) if graph.frontend == "torch" else keras_source(graph)
+def model_source(graph: Graph, data_mode: str = "random") -> str:
+    if graph.frontend == "torch":
+        return torch_source(graph, data_mode)
+    return keras_source(graph, data_mode)
