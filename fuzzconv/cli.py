@@ -11,7 +11,9 @@ import os
 import random
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fuzzconv.case import CONVERTERS, Case, CaseError
 
@@ -20,6 +22,10 @@ EXIT_USAGE = 2
 
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2, nothing stored is touched."""
+
+
+class InternalError(Exception):
+    """fuzzconv's own bug: printed loudly, exit code 1."""
 
 
 def parse_duration(text: str) -> float:
@@ -64,12 +70,16 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     budget_s = parse_duration(args.time)
     if args.max_nodes < 1 or args.max_nodes > 64:
         raise UsageError(f"--max-nodes {args.max_nodes} is out of range; use 1..64")
+    if args.replays < 1:
+        raise UsageError(f"--replays {args.replays} is out of range; use 1 (no replay) or more")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     try:
         store = Store(Path(args.out)).open()
     except StoreError as exc:
         raise UsageError(str(exc)) from None
-    config = CampaignConfig(Path(args.out), converters, budget_s, seed, args.max_nodes, parse_duration(args.case_timeout))
+    minimize_s = 0.0 if args.minimize_budget in ("0", "off") else parse_duration(args.minimize_budget)
+    config = CampaignConfig(Path(args.out), converters, budget_s, seed, args.max_nodes, parse_duration(args.case_timeout),
+                            replays=args.replays, minimize_budget_s=minimize_s)
     progress = Progress(config)
     progress.start()
     campaign = Campaign(config, store, on_progress=progress.update, on_bucket=progress.new_bucket)
@@ -84,22 +94,9 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from fuzzconv.report_console import print_bucket_check, print_outcome
-    from fuzzconv.workers import WorkerHandle
 
     case = load_case_file(args.case)
-    worker = WorkerHandle(case.graph.frontend, case_timeout_s=parse_duration(args.case_timeout))
-    worker.start()
-    try:
-        worker.submit(case)
-        while (result := worker.collect()) is None:
-            if worker.conn is not None:
-                worker.conn.poll(0.2)
-    finally:
-        worker.stop()
-    if result.outcome is None:
-        print(result.error, file=sys.stderr)
-        print("fuzzconv: internal error while replaying; the traceback above is fuzzconv's own bug", file=sys.stderr)
-        return 1
+    result = _run_in_worker(case, parse_duration(args.case_timeout), lambda worker: worker.submit(case))
     if args.json:
         print(json.dumps(result.outcome.to_json(), indent=1))
         return 0
@@ -107,6 +104,94 @@ def cmd_replay(args: argparse.Namespace) -> int:
     bucket_title = Path(args.case).parent / "title.txt"
     if bucket_title.is_file():
         print_bucket_check(bucket_title.read_text(encoding="utf-8").strip(), result.outcome)
+    return 0
+
+
+def _run_in_worker(case: Case, timeout_s: float, job: Callable[[Any], None]) -> Any:
+    """Start a worker for the case's frontend, give it one job, wait for the result."""
+    from fuzzconv.workers import WorkerHandle
+
+    worker = WorkerHandle(case.graph.frontend, case_timeout_s=timeout_s)
+    worker.start()
+    try:
+        job(worker)
+        while (result := worker.collect()) is None:
+            if worker.conn is not None:
+                worker.conn.poll(0.2)
+    finally:
+        worker.stop()
+    if result.error:
+        print(result.error, file=sys.stderr)
+        raise InternalError("fuzzconv hit its own bug (traceback above)")
+    return result
+
+
+def _minimize_target(path: Path) -> tuple[Path, Case, str | None]:
+    """(folder to write into, case, bucket title if known) for a bucket folder or a case file."""
+    if path.is_dir():
+        title_file = path / "title.txt"
+        if not title_file.is_file() or not (path / "case.json").is_file():
+            raise UsageError(f"{path} is not a bucket folder (no title.txt and case.json); pass crashes/<bucket>")
+        return path, load_case_file(str(path / "case.json")), title_file.read_text(encoding="utf-8").strip()
+    return path.parent, load_case_file(str(path)), None
+
+
+def cmd_minimize(args: argparse.Namespace) -> int:
+    from fuzzconv.report_console import print_minimized
+    from fuzzconv.store import Store, atomic_write
+
+    budget_s = parse_duration(args.time)
+    for target in args.targets:
+        folder, case, title = _minimize_target(Path(target))
+        timeout_s = parse_duration(args.case_timeout)
+        if title is None:
+            first = _run_in_worker(case, timeout_s, lambda w: w.submit(case)).outcome
+            if first is None or first.status != "finding":
+                raise UsageError(f"{target} does not fail (status {first.status if first else '?'}); nothing to minimize")
+            title = first.title
+        result = _run_in_worker(case, timeout_s,
+                                lambda w, c=case, t=title: w.submit_minimize(c, t, args.max_calls, budget_s))
+        if result.reduced is None:
+            raise InternalError(f"minimizing {target} ended with {result.outcome.title if result.outcome else 'nothing'}")
+        if Path(target).is_dir():
+            Store(folder.parent.parent).save_reduction(folder, result.reduced)
+        else:
+            stem = Path(target).with_suffix("")
+            atomic_write(Path(f"{stem}.min.json"), Case.from_json(result.reduced["minimized"]).dumps() + "\n")
+            atomic_write(Path(f"{stem}.repro.py"), result.reduced["repro"])
+        print_minimized(target, title, result.reduced)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from fuzzconv.report import index_markdown, load_bucket, report_markdown
+    from fuzzconv.store import atomic_write
+
+    if args.all:
+        crashes = Path(args.out) / "crashes"
+        folders = sorted(p for p in crashes.iterdir() if (p / "title.txt").is_file()) if crashes.is_dir() else []
+        buckets = []
+        for folder in folders:
+            try:
+                buckets.append(load_bucket(folder))
+            except ValueError as exc:
+                print(f"fuzzconv: skipping {exc}", file=sys.stderr)
+        for bucket in buckets:
+            atomic_write(bucket.folder / "report.md", report_markdown(bucket))
+        index = index_markdown(buckets)
+        if buckets:
+            atomic_write(crashes / "INDEX.md", index)
+        print(index, end="")
+        return 0
+    if not args.bucket:
+        raise UsageError("name a bucket folder (fuzzconv report crashes/<bucket>) or pass --all")
+    try:
+        bucket = load_bucket(Path(args.bucket))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    text = report_markdown(bucket)
+    atomic_write(bucket.folder / "report.md", text)
+    print(text, end="")
     return 0
 
 
@@ -137,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--max-nodes", type=int, default=8, help="largest graph, in operators (default 8)")
     fuzz.add_argument("--out", default=".", help="folder for corpus/ and crashes/ (default: current folder)")
     fuzz.add_argument("--case-timeout", default="60s", help="time limit of one case (default 60s)")
+    fuzz.add_argument("--replays", type=int, default=3, help="runs of a new bucket's case to measure reliability (default 3)")
+    fuzz.add_argument("--minimize-budget", default="60s",
+                      help="time to minimize each new bucket in a separate worker, or 0 to skip (default 60s)")
     fuzz.set_defaults(func=cmd_fuzz)
 
     replay = sub.add_parser("replay", help="re-run one case and print its outcome and title")
@@ -144,6 +232,19 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--case-timeout", default="120s", help="time limit (default 120s)")
     replay.add_argument("--json", action="store_true", help="print the outcome as JSON")
     replay.set_defaults(func=cmd_replay)
+
+    minimize = sub.add_parser("minimize", help="shrink a bucket's case (or a case file) keeping its bucket title")
+    minimize.add_argument("targets", nargs="+", metavar="CASE.json|BUCKET_DIR")
+    minimize.add_argument("--max-calls", type=int, default=300, help="most predicate runs per target (default 300)")
+    minimize.add_argument("--time", default="3m", help="time budget per target (default 3m)")
+    minimize.add_argument("--case-timeout", default="120s", help="time limit of one run (default 120s)")
+    minimize.set_defaults(func=cmd_minimize)
+
+    report = sub.add_parser("report", help="print a bucket's issue-ready report.md, or index all buckets")
+    report.add_argument("bucket", nargs="?", help="a bucket folder, crashes/<bucket>")
+    report.add_argument("--all", action="store_true", help="write report.md for every bucket and crashes/INDEX.md")
+    report.add_argument("--out", default=".", help="campaign folder for --all (default: current folder)")
+    report.set_defaults(func=cmd_report)
 
     ops_cmd = sub.add_parser("ops", help="list the operator registry")
     ops_cmd.add_argument("--frontend", choices=("torch", "keras"))
@@ -160,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"fuzzconv: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except InternalError as exc:
+        print(f"fuzzconv: internal error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

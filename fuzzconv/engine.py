@@ -33,6 +33,8 @@ class CampaignConfig:
     recycle_after: int = 300
     progress_every_s: float = 10.0
     replays: int = 3  # runs of a new bucket's case, the first included, before it is reported
+    minimize_budget_s: float = 60.0  # per new bucket, in a separate worker; 0 turns it off
+    minimize_calls: int = 150
 
 
 @dataclass
@@ -50,6 +52,8 @@ class Stats:
     internal_errors: int = 0
     flaky: set[str] = field(default_factory=set)
     replays_run: int = 0
+    minimized: dict[str, tuple[int, int]] = field(default_factory=dict)  # title -> (nodes before, after)
+    unminimized: list[str] = field(default_factory=list)
 
     @property
     def elapsed_s(self) -> float:
@@ -73,6 +77,10 @@ class Campaign:
         # case id -> (bucket title, replays still to run); replays go before new cases
         self.replay_queue: dict[str, list[tuple[Case, str]]] = defaultdict(list)
         self.replaying: dict[str, str] = {}
+        # new buckets wait here for a minimizer worker (one per frontend, started on demand)
+        self.minimize_queue: dict[str, list[tuple[Case, str]]] = defaultdict(list)
+        self.minimizers: dict[str, WorkerHandle] = {}
+        self.minimizing: dict[str, str] = {}  # frontend -> title in progress
         self.workers = {
             frontend: WorkerHandle(
                 frontend,
@@ -105,25 +113,49 @@ class Campaign:
             while True:
                 now = time.monotonic()
                 if now < deadline:
-                    for frontend, worker in self.workers.items():
-                        if not worker.busy:
-                            worker.submit(self._next_case(frontend))
+                    self._feed_workers()
                 busy = [w for w in self.workers.values() if w.busy]
                 if not busy:
                     break
+                busy += [m for m in self.minimizers.values() if m.busy]
                 timeout = max(0.05, min(w.deadline() for w in busy) - now)
                 wait([w.conn for w in busy if w.conn is not None], timeout=min(timeout, 1.0))
                 for worker in busy:
                     result = worker.collect()
-                    if result is not None:
+                    if result is None:
+                        continue
+                    if worker is self.minimizers.get(worker.frontend):
+                        self._record_minimized(worker.frontend, result)
+                    else:
                         self._record(result)
                 if time.monotonic() - last_progress >= self.config.progress_every_s:
                     last_progress = time.monotonic()
                     self.on_progress(self.stats)
         finally:
-            for worker in self.workers.values():
+            for worker in [*self.workers.values(), *self.minimizers.values()]:
                 worker.stop()
+            self.stats.unminimized += [*self.minimizing.values()] + [t for q in self.minimize_queue.values() for _, t in q]
         return self.stats
+
+    def _feed_workers(self) -> None:
+        for frontend, worker in self.workers.items():
+            if not worker.busy:
+                worker.submit(self._next_case(frontend))
+        for frontend, queue in self.minimize_queue.items():
+            minimizer = self._minimizer(frontend)
+            if queue and not minimizer.busy:
+                case, title = queue.pop(0)
+                self.minimizing[frontend] = title
+                minimizer.submit_minimize(case, title, self.config.minimize_calls, self.config.minimize_budget_s)
+
+    def _minimizer(self, frontend: str) -> WorkerHandle:
+        if frontend not in self.minimizers:
+            self.minimizers[frontend] = WorkerHandle(
+                frontend, log_path=self.store.out / f".fuzzconv-minimizer-{frontend}.log",
+                case_timeout_s=self.config.case_timeout_s,
+            )
+            self.minimizers[frontend].start()
+        return self.minimizers[frontend]
 
     def _record(self, result: Result) -> None:
         case, outcome = result.case, result.outcome
@@ -149,6 +181,8 @@ class Campaign:
                 self.on_bucket(outcome.title, case)
                 replays = [(case, outcome.title)] * max(0, self.config.replays - 1)
                 self.replay_queue[case.graph.frontend].extend(replays)
+                if self.config.minimize_budget_s > 0 and outcome.status == "finding":
+                    self.minimize_queue[case.graph.frontend].append((case, outcome.title))
         try:
             keys = coverage_keys(case, outcome) - self.stats.coverage
         except ValueError as exc:  # a case the registry rejects is fuzzconv's own bug
@@ -162,6 +196,18 @@ class Campaign:
         elif keys:
             self.stats.coverage |= keys
 
+
+    def _record_minimized(self, frontend: str, result: Result) -> None:
+        title = self.minimizing.pop(frontend)
+        if result.reduced is None:  # the minimizer hung, died or hit a bug: the bucket stays as found
+            self.stats.unminimized.append(title)
+            if result.error:
+                self.stats.internal_errors += 1
+                self.store.save_internal_error(result.case, result.error)
+            return
+        self.store.save_reduction(self.store.bucket_folder(title), result.reduced)
+        stats = result.reduced["stats"]
+        self.stats.minimized[title] = (int(stats["nodes_before"]), int(stats["nodes_after"]))
 
     def _record_replay(self, case: Case, outcome: Outcome | None, elapsed_s: float) -> None:
         title = self.replaying.pop(case.id)

@@ -60,6 +60,12 @@ def print_summary(stats: Stats, config: CampaignConfig) -> None:
         console.print(f"  {count:5d}  {invalid_title}")
     console.print(f"coverage keys: {len(stats.coverage)}; corpus cases saved: {stats.corpus_saved}; "
                   f"replays run: {stats.replays_run}, flaky buckets: {len(stats.flaky)}")
+    if stats.minimized:
+        sizes = sorted(after for _, after in stats.minimized.values())
+        console.print(f"minimized buckets: {len(stats.minimized)} (median size {sizes[len(sizes) // 2]} operators)")
+    if stats.unminimized:
+        console.print(f"not minimized in time: {len(stats.unminimized)}; run `fuzzconv minimize "
+                      f"{config.out / 'crashes'}/*` to finish them")
     if stats.internal_errors:
         console.print(f"[bold red]fuzzconv internal errors: {stats.internal_errors}[/] "
                       f"(see {config.out / 'internal-errors'}; these are fuzzconv's own bugs)")
@@ -132,3 +138,18 @@ def print_ops(registry: list[Any]) -> None:
     for op in registry:
         table.add_row(op.name, op.family, ", ".join(op.frontends), ", ".join(op.dtypes()))
     console.print(table)
+
+
+def print_minimized(target: str, title: str, reduced: dict[str, Any]) -> None:
+    stats = reduced["stats"]
+    table = Table(title=f"minimize {target}")
+    for column in ("pass", "calls", "accepted", "nodes", "seconds"):
+        table.add_column(column, justify="left" if column == "pass" else "right")
+    for row in stats["passes"]:
+        table.add_row(row["name"], str(row["calls"]), str(row["accepted"]),
+                      f"{row['nodes_before']} -> {row['nodes_after']}", f"{row['seconds']:.1f}")
+    console.print(table)
+    console.print(f"title     {escape(title)}")
+    console.print(f"nodes     {stats['nodes_before']} -> {stats['nodes_after']} in {stats['calls']} runs, "
+                  f"{stats['seconds']:.1f}s" + (" (budget exhausted)" if stats["budget_exhausted"] else ""))
+    console.print(f"nearest passing variant: {escape(reduced['nearest_passing'])}")

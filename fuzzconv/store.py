@@ -124,6 +124,20 @@ class Store:
         atomic_write(folder / "stats.json", json.dumps(stats, indent=1, sort_keys=True) + "\n")
         return stats
 
+    def save_reduction(self, folder: Path, reduced: dict[str, Any]) -> Path:
+        """Store what a minimize job produced beside the bucket's first case, then its report.md."""
+        from fuzzconv.report import load_bucket, report_markdown
+
+        minimized = Case.from_json(reduced["minimized"])
+        atomic_write(folder / "minimized.json", minimized.dumps() + "\n")
+        atomic_write(folder / "minimized-outcome.json", json.dumps(reduced["outcome"], indent=1) + "\n")
+        atomic_write(folder / "minimize.json", json.dumps(reduced["stats"], indent=1) + "\n")
+        atomic_write(folder / "minimized.onnx.txt", reduced["onnx_text"] + "\n")
+        atomic_write(folder / "nearest-passing.txt", reduced["nearest_passing"] + "\n")
+        atomic_write(folder / "repro.py", reduced["repro"])
+        atomic_write(folder / "report.md", report_markdown(load_bucket(folder)))
+        return folder
+
     def save_corpus(self, case: Case) -> Path:
         path = self.corpus / case.target.converter / f"{case.id}.json"
         if not path.exists():

@@ -77,13 +77,20 @@ def worker_main(conn: Connection, frontend: str, log_path: str | None) -> None:
             return
         if message is None:
             return
-        case = Case.from_json(json.loads(message))
+        job = json.loads(message)
+        case = Case.from_json(job["case"])
+        report_stage = lambda stage: conn.send(("stage", stage))  # noqa: E731
         try:
-            outcome = run_case(case, on_stage=lambda stage: conn.send(("stage", stage)))
+            if job["kind"] == "minimize":
+                from fuzzconv.reduce_job import reduce_bucket
+
+                result = reduce_bucket(case, job["title"], job["max_calls"], job["budget_s"], report_stage)
+                conn.send(("reduced", json.dumps(result)))
+            else:
+                outcome = run_case(case, on_stage=report_stage)
+                conn.send(("done", json.dumps(outcome.to_json())))
         except Exception:  # fuzzconv's own bug: report it loudly, keep the worker
             conn.send(("error", traceback.format_exc()))
-            continue
-        conn.send(("done", json.dumps(outcome.to_json())))
 
 
 def rss_bytes(pid: int) -> int:
@@ -103,6 +110,7 @@ class Result:
     outcome: Outcome | None
     elapsed_s: float
     error: str = ""
+    reduced: dict[str, Any] | None = None  # what a minimize job produced
 
 
 @dataclass
@@ -122,6 +130,7 @@ class WorkerHandle:
     hangs: int = 0
     aborts: int = 0
     recycles: int = 0
+    limit_s: float = 60.0
     target: Callable[[Connection, str, str | None], None] = worker_main
 
     def start(self) -> None:
@@ -150,16 +159,26 @@ class WorkerHandle:
         return self.case is not None
 
     def submit(self, case: Case) -> None:
+        """Run one case."""
+        self._send(case, {"kind": "run"}, self.case_timeout_s)
+
+    def submit_minimize(self, case: Case, title: str, max_calls: int, budget_s: float) -> None:
+        """Minimize one bucket's case against its title; the time limit is the budget plus slack."""
+        job = {"kind": "minimize", "title": title, "max_calls": max_calls, "budget_s": budget_s}
+        self._send(case, job, budget_s + 2 * self.case_timeout_s + 60)
+
+    def _send(self, case: Case, job: dict[str, Any], limit_s: float) -> None:
         assert self.conn is not None and self.case is None
         if self.process is None or not self.process.is_alive():
             self.restart()
         self.case = case
         self.stage = "queued"
+        self.limit_s = limit_s
         self.started_at = time.monotonic()
-        self.conn.send(json.dumps(case.to_json()))
+        self.conn.send(json.dumps({**job, "case": case.to_json()}))
 
     def deadline(self) -> float:
-        return self.started_at + self.case_timeout_s
+        return self.started_at + self.limit_s
 
     def collect(self) -> Result | None:
         """Read what the worker sent; a Result once the case is finished (or the worker died)."""
@@ -171,6 +190,8 @@ class WorkerHandle:
                     self.stage = payload
                 elif kind == "done":
                     return self._finish(Outcome.from_json(json.loads(payload)))
+                elif kind == "reduced":
+                    return self._finish(None, reduced=json.loads(payload))
                 elif kind == "error":
                     return self._finish(None, error=payload)
         except (EOFError, OSError):
@@ -181,10 +202,11 @@ class WorkerHandle:
             return self._died()
         return None
 
-    def _finish(self, outcome: Outcome | None, error: str = "", recycle: bool = True) -> Result:
+    def _finish(self, outcome: Outcome | None, error: str = "", recycle: bool = True,
+                reduced: dict[str, Any] | None = None) -> Result:
         case = self.case
         assert case is not None
-        result = Result(case, outcome, time.monotonic() - self.started_at, error)
+        result = Result(case, outcome, time.monotonic() - self.started_at, error, reduced)
         self.case = None
         self.cases_done += 1
         if recycle and (self.cases_done >= self.recycle_after or rss_bytes(self.process.pid) > self.memory_limit_bytes):
@@ -194,7 +216,7 @@ class WorkerHandle:
 
     def _hung(self) -> Result:
         self.hangs += 1
-        outcome = self._lost_outcome("hang", f"no answer within {self.case_timeout_s:g}s")
+        outcome = self._lost_outcome("hang", f"no answer within {self.limit_s:g}s")
         self.kill()
         result = self._finish(outcome, recycle=False)
         self.restart()
