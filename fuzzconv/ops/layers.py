@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from fuzzconv.case import AttrValue, TensorType
 from fuzzconv.ops import register
 from fuzzconv.ops.spec import (
+    AnyOf,
     Arg,
     Attr,
     Axis,
+    Choice,
     Chooser,
     Ctx,
     Domain,
@@ -27,6 +28,7 @@ from fuzzconv.ops.spec import (
     IntTuple,
     OneOf,
     Op,
+    PerFrontend,
     ShapeError,
     broadcast,
     same,
@@ -36,58 +38,6 @@ NORM_TOLERANCE = {"float32": 1e-3}
 ACCUMULATE_TOLERANCE = {"float32": 1e-3}
 EPSILONS = (1e-5, 1e-3, 0.1)
 KERAS_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "gelu")
-
-
-# --- domains that depend on the inputs, earlier attributes or the frontend -------------
-
-
-@dataclass(frozen=True)
-class Choice(Domain):
-    """One of the values `options(ctx)` lists, e.g. the divisors of the input channels."""
-
-    options: Callable[[Ctx], tuple[AttrValue, ...]]
-
-    def draw(self, chooser: Chooser, ctx: Ctx) -> AttrValue:
-        options = self.options(ctx)
-        if not options:
-            raise ShapeError("no admissible value for this attribute")
-        return chooser.choice(options)
-
-    def problem(self, value: AttrValue, ctx: Ctx) -> str | None:
-        options = self.options(ctx)
-        matches = [v for v in options if type(v) is type(value) and v == value]
-        return None if matches else f"one of {list(options)}"
-
-
-@dataclass(frozen=True)
-class AnyOf(Domain):
-    """A value of any of several domains (torch's conv padding: a string or a tuple)."""
-
-    options: tuple[Domain, ...]
-
-    def draw(self, chooser: Chooser, ctx: Ctx) -> AttrValue:
-        return chooser.choice(self.options).draw(chooser, ctx)
-
-    def problem(self, value: AttrValue, ctx: Ctx) -> str | None:
-        problems = [d.problem(value, ctx) for d in self.options]
-        return None if None in problems else " or ".join(str(p) for p in problems)
-
-
-@dataclass(frozen=True)
-class PerFrontend(Domain):
-    """An attribute whose values are spelled differently by the torch and Keras APIs."""
-
-    torch: Domain
-    keras: Domain
-
-    def _for(self, ctx: Ctx) -> Domain:
-        return self.torch if ctx.frontend == "torch" else self.keras
-
-    def draw(self, chooser: Chooser, ctx: Ctx) -> AttrValue:
-        return self._for(ctx).draw(chooser, ctx)
-
-    def problem(self, value: AttrValue, ctx: Ctx) -> str | None:
-        return self._for(ctx).problem(value, ctx)
 
 
 # --- layout helpers ------------------------------------------------------------------------

@@ -125,6 +125,26 @@ def unsqueeze_shape(ctx: Ctx) -> tuple[TensorType, ...]:
     return (TensorType((*shape[:axis], 1, *shape[axis:]), ctx.x.dtype),)
 
 
+@dataclass(frozen=True)
+class SqueezeAxis(Domain):
+    """Any axis for torch (squeezing one whose size is not 1 is a no-op), a size-1 axis for Keras."""
+
+    def _axes(self, ctx: Ctx) -> list[int]:
+        rank = ctx.x.rank
+        return [a for a in range(-rank, rank) if ctx.frontend == "torch" or ctx.x.shape[a] == 1]
+
+    def draw(self, chooser: Chooser, ctx: Ctx) -> AttrValue:
+        axes = self._axes(ctx)
+        if not axes:
+            raise ShapeError(f"{ctx.x.shape} has no axis of size 1 to squeeze")
+        return chooser.choice(axes)
+
+    def problem(self, value: AttrValue, ctx: Ctx) -> str | None:
+        axes = self._axes(ctx)
+        ok = isinstance(value, int) and not isinstance(value, bool) and value in axes
+        return None if ok else f"one of the axes {axes}"
+
+
 def squeeze_shape(ctx: Ctx) -> tuple[TensorType, ...]:
     """torch.squeeze leaves an axis that is not 1 alone; Keras rejects it."""
     axis = norm_axis(int(ctx.a("axis")), ctx.x.rank)
@@ -306,7 +326,7 @@ register(
     shaping("unsqueeze", unsqueeze_shape, "torch.unsqueeze({0}, {axis})", "keras.ops.expand_dims({0}, {axis})",
             (Attr("axis", Axis(extra=1), 0),)),
     shaping("squeeze", squeeze_shape, "torch.squeeze({0}, {axis})", "keras.ops.squeeze({0}, axis={axis})",
-            (Attr("axis", Axis(), 0),), ranks=(2, 3, 4)),
+            (Attr("axis", SqueezeAxis(), 0),), ranks=(2, 3, 4)),
     Op(
         name="concat",
         family="shaping",

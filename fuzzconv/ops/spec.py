@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, Union
+from typing import Any, Protocol, TypeVar
 
 from fuzzconv.case import AttrValue, TensorType
 
@@ -86,7 +86,7 @@ class Ctx:
         return tuple(range(2, rank)) if self.frontend == "torch" else tuple(range(1, rank - 1))
 
 
-Bound = Union[int, Callable[[Ctx], int]]
+Bound = int | Callable[[Ctx], int]
 
 
 def _resolve(bound: Bound, ctx: Ctx) -> int:
@@ -218,6 +218,55 @@ class IntTuple(Domain):
         if not isinstance(value, tuple) or len(value) != length or not all(lo <= v <= hi for v in value):
             return f"{length} integers in {lo}..{hi}"
         return None
+
+
+@dataclass(frozen=True)
+class Choice(Domain):
+    """One of the values `options(ctx)` lists, e.g. the divisors of the input channels."""
+
+    options: Callable[[Ctx], tuple[AttrValue, ...]]
+
+    def draw(self, chooser: Chooser, ctx: Ctx) -> AttrValue:
+        options = self.options(ctx)
+        if not options:
+            raise ShapeError("no admissible value for this attribute")
+        return chooser.choice(options)
+
+    def problem(self, value: AttrValue, ctx: Ctx) -> str | None:
+        options = self.options(ctx)
+        matches = [v for v in options if type(v) is type(value) and v == value]
+        return None if matches else f"one of {list(options)}"
+
+
+@dataclass(frozen=True)
+class AnyOf(Domain):
+    """A value of any of several domains (torch's conv padding: a string or a tuple)."""
+
+    options: tuple[Domain, ...]
+
+    def draw(self, chooser: Chooser, ctx: Ctx) -> AttrValue:
+        return chooser.choice(self.options).draw(chooser, ctx)
+
+    def problem(self, value: AttrValue, ctx: Ctx) -> str | None:
+        problems = [d.problem(value, ctx) for d in self.options]
+        return None if None in problems else " or ".join(str(p) for p in problems)
+
+
+@dataclass(frozen=True)
+class PerFrontend(Domain):
+    """An attribute whose values are spelled differently by the torch and Keras APIs."""
+
+    torch: Domain
+    keras: Domain
+
+    def _for(self, ctx: Ctx) -> Domain:
+        return self.torch if ctx.frontend == "torch" else self.keras
+
+    def draw(self, chooser: Chooser, ctx: Ctx) -> AttrValue:
+        return self._for(ctx).draw(chooser, ctx)
+
+    def problem(self, value: AttrValue, ctx: Ctx) -> str | None:
+        return self._for(ctx).problem(value, ctx)
 
 
 @dataclass(frozen=True)
