@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from fuzzconv.case import CONVERTER_FRONTEND, Case, Outcome
+from fuzzconv.compare import verdicts
 from fuzzconv.coverage import coverage_keys
 from fuzzconv.generate import generate_case
 from fuzzconv.store import Store
@@ -52,6 +53,8 @@ class Stats:
     internal_errors: int = 0
     flaky: set[str] = field(default_factory=set)
     replays_run: int = 0
+    # cases whose outputs would be called wrong at each of the ISSTA study's tolerances
+    wrong_at_tolerance: Counter[str] = field(default_factory=Counter)
     minimized: dict[str, tuple[int, int]] = field(default_factory=dict)  # title -> (nodes before, after)
     unminimized: list[str] = field(default_factory=list)
 
@@ -170,6 +173,8 @@ class Campaign:
             self.store.save_internal_error(case, result.error)
             return
         self.stats.statuses[(converter, outcome.status)] += 1
+        if outcome.diffs:
+            self.stats.wrong_at_tolerance.update(t for t, wrong in verdicts(outcome.diffs).items() if wrong)
         if outcome.status == "invalid":
             self.stats.invalid_titles[outcome.title] += 1
         if outcome.status in ("finding", "environment"):

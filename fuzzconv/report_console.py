@@ -58,6 +58,9 @@ def print_summary(stats: Stats, config: CampaignConfig) -> None:
     console.print(f"invalid cases: {invalid} of {total} ({100 * invalid / max(1, total):.1f}%)")
     for invalid_title, count in stats.invalid_titles.most_common(5):
         console.print(f"  {count:5d}  {invalid_title}")
+    if stats.wrong_at_tolerance:
+        console.print("compared cases wrong at tolerance " + ", ".join(
+            f"{t}: {stats.wrong_at_tolerance[t]}" for t in ("1e-07", "1e-05", "0.001", "0.1")))
     console.print(f"coverage keys: {len(stats.coverage)}; corpus cases saved: {stats.corpus_saved}; "
                   f"replays run: {stats.replays_run}, flaky buckets: {len(stats.flaky)}")
     if stats.minimized:
