@@ -148,7 +148,7 @@ def print_minimized(target: str, title: str, reduced: dict[str, Any]) -> None:
     table = Table(title=f"minimize {target}")
     for column in ("pass", "calls", "accepted", "nodes", "seconds"):
         table.add_column(column, justify="left" if column == "pass" else "right")
-    for row in stats["passes"]:
+    for row in passes_by_name(stats["passes"]):
         table.add_row(row["name"], str(row["calls"]), str(row["accepted"]),
                       f"{row['nodes_before']} -> {row['nodes_after']}", f"{row['seconds']:.1f}")
     console.print(table)
@@ -156,3 +156,15 @@ def print_minimized(target: str, title: str, reduced: dict[str, Any]) -> None:
     console.print(f"nodes     {stats['nodes_before']} -> {stats['nodes_after']} in {stats['calls']} runs, "
                   f"{stats['seconds']:.1f}s" + (" (budget exhausted)" if stats["budget_exhausted"] else ""))
     console.print(f"nearest passing variant: {escape(reduced['nearest_passing'])}")
+
+
+def passes_by_name(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per pass over all rounds: calls, accepted and seconds summed, nodes first -> last."""
+    rows: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        row = rows.setdefault(report["name"], {**report, "calls": 0, "accepted": 0, "seconds": 0.0})
+        row["calls"] += report["calls"]
+        row["accepted"] += report["accepted"]
+        row["seconds"] += report["seconds"]
+        row["nodes_after"] = report["nodes_after"]
+    return list(rows.values())
