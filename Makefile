@@ -34,8 +34,13 @@ lint: install
 	$(BIN)/ruff check fuzzconv tests benchmarks
 	$(BIN)/mypy fuzzconv
 
+BENCH_DIR ?= /tmp/fuzzconv-bench-campaign
+
 bench: install
-	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/throughput.py 60
+	rm -rf $(BENCH_DIR)
+	$(BIN)/fuzzconv fuzz --time 3m --seed 20261122 --out $(BENCH_DIR) --minimize-budget 0 --replays 1 > /dev/null
+	$(BIN)/python benchmarks/minimize.py $(BENCH_DIR)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

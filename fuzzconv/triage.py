@@ -164,8 +164,8 @@ def logged_failure(log: str) -> LoggedFailure | None:
 CULPRIT_PATTERNS = (
     r"(aten[.:]{1,2}\w+(?:\.\w+)?)",
     r"while running (\w+) node",
+    r"ONNX export of (?:operator )?(\w+(?: pooling)?)",
     r"= onnx::(\w+)\[",
-    r"ONNX export of (?:operator )?(\w+)",
     r"Could not find an implementation for (\w+)",
     r"No Op registered for (\w+)",
     r"Exporting the operator '?([\w:.]+)'? to ONNX",

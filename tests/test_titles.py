@@ -92,3 +92,18 @@ def test_bucket_slug_is_stable_and_safe():
     slug = bucket_slug("keras/tf2onnx: conversion: crash: unsupported TF op Erfc")
     assert slug.startswith("keras-tf2onnx-conversion-crash-unsupported-tf-op-erfc-")
     assert "/" not in slug and slug == bucket_slug("keras/tf2onnx: conversion: crash: unsupported TF op Erfc")
+
+
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ("Unsupported: ONNX export of operator adaptive_avg_pool2d, output size that are not factor of input size."
+         " [Caused by the value '1 defined in (%1 : Long(2) = onnx::Constant[value= 12 1]()'", "adaptive_avg_pool2d"),
+        ("Non-zero status code returned while running ConvTranspose node. Name:'/n3/ConvTranspose'", "ConvTranspose"),
+        ("Unsupported: ONNX export of operator adaptive pooling, since output_size is not constant.", "adaptive pooling"),
+    ],
+)
+def test_culprit_golden(message, expected):
+    from fuzzconv.triage import culprit
+
+    assert culprit(message) == expected
