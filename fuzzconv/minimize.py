@@ -494,10 +494,11 @@ def minimize(case: Case, keeps_bug: Predicate, max_calls: int = 300, budget_s: f
 
 
 def candidates_near(case: Case) -> Iterator[Case]:
-    """Valid variants of a case that differ in one thing, nearest first: the input data, one
-    attribute (its default, then neighbouring values), one input dimension (one less, one more).
-    Not necessarily smaller; names of nodes and inputs are kept."""
-    variants = (*data_variants(case), *attr_variants(case), *dim_variants(case))
+    """Valid variants of a case that differ in one thing, most telling first: one attribute
+    (its default, then neighbouring values), one input dimension (one less, one more), then the
+    input data (constant data hides most bugs, so it says least). Not necessarily smaller;
+    names of nodes and inputs are kept."""
+    variants = (*attr_variants(case), *dim_variants(case), *data_variants(case))
     return unique(v for v in variants if v is not None and v.id != case.id)
 
 
