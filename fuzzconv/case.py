@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 SCHEMA_VERSION = 1
 
@@ -49,7 +49,7 @@ MAX_NODES = 256
 MAX_DIM = 4096
 MAX_RANK = 6
 
-AttrValue = Union[int, float, bool, str, tuple[int, ...]]
+AttrValue = int | float | bool | str | tuple[int, ...]
 
 
 class CaseError(ValueError):

@@ -13,9 +13,12 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fuzzconv.case import CONVERTERS, Case, CaseError
+
+if TYPE_CHECKING:
+    from fuzzconv.engine import CampaignConfig
 
 EXIT_USAGE = 2
 
@@ -61,10 +64,27 @@ def load_case_file(path: str) -> Case:
         raise UsageError(f"{path} is not a valid case: {exc}; regenerate it or fix that field") from None
 
 
-def cmd_fuzz(args: argparse.Namespace) -> int:
-    from fuzzconv.engine import Campaign, CampaignConfig
-    from fuzzconv.report_console import Progress, print_summary
-    from fuzzconv.store import Store, StoreError
+def parse_shares(items: list[str] | None, converters: tuple[str, ...]) -> dict[str, float]:
+    """`--share torch-dynamo=2` weights, each a known converter and a positive number."""
+    shares: dict[str, float] = {}
+    for item in items or []:
+        name, _, weight = item.partition("=")
+        if name not in CONVERTERS:
+            raise UsageError(f"--share {item!r}: unknown converter {name!r}; choose from: {', '.join(CONVERTERS)}")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = -1.0
+        if value <= 0:
+            raise UsageError(f"--share {item!r}: use CONVERTER=WEIGHT with a positive weight, e.g. torch-dynamo=2")
+        if name not in converters:
+            raise UsageError(f"--share names {name!r}, which is not among the converters of this campaign")
+        shares[name] = value
+    return shares
+
+
+def fuzz_config(args: argparse.Namespace) -> CampaignConfig:
+    from fuzzconv.engine import CampaignConfig
 
     converters = check_converters(args.converter)
     budget_s = parse_duration(args.time)
@@ -72,24 +92,66 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-nodes {args.max_nodes} is out of range; use 1..64")
     if args.replays < 1:
         raise UsageError(f"--replays {args.replays} is out of range; use 1 (no replay) or more")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"-j {args.jobs} is out of range; use 1 or more workers")
+    if args.engine == "local" and args.ray_address:
+        raise UsageError("--ray-address needs --engine ray")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    minimize_s = 0.0 if args.minimize_budget in ("0", "off") else parse_duration(args.minimize_budget)
+    return CampaignConfig(
+        Path(args.out), converters, budget_s, seed, args.max_nodes, parse_duration(args.case_timeout),
+        replays=args.replays, minimize_budget_s=minimize_s, jobs=args.jobs or (os.cpu_count() or 1),
+        shares=parse_shares(args.share, converters), engine=args.engine, ray_address=args.ray_address,
+    )
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    from fuzzconv.dashboard import Dashboard
+    from fuzzconv.engine import Campaign
+    from fuzzconv.report_console import console, print_summary
+    from fuzzconv.store import Store, StoreError
+
+    config = fuzz_config(args)
     try:
-        store = Store(Path(args.out)).open()
+        store = Store(config.out).open()
     except StoreError as exc:
         raise UsageError(str(exc)) from None
-    minimize_s = 0.0 if args.minimize_budget in ("0", "off") else parse_duration(args.minimize_budget)
-    config = CampaignConfig(Path(args.out), converters, budget_s, seed, args.max_nodes, parse_duration(args.case_timeout),
-                            replays=args.replays, minimize_budget_s=minimize_s)
-    progress = Progress(config)
-    progress.start()
-    campaign = Campaign(config, store, on_progress=progress.update, on_bucket=progress.new_bucket)
+    db = open_campaign_db(config.out)
+    dashboard = Dashboard(config, console)
+    if dashboard.interactive:
+        config.progress_every_s = 1.0
+    factory = ray_handle_factory(config) if config.engine == "ray" else None
+    campaign = Campaign(config, store, handle_factory=factory, db=db, on_progress=dashboard.update,
+                        on_bucket=dashboard.new_bucket)
+    dashboard.start()
     try:
         stats = campaign.run()
-    except KeyboardInterrupt:
-        stats = campaign.stats
-        progress.say("interrupted: stopping workers; everything recorded so far is kept")
+    finally:
+        dashboard.stop()
+    if stats.interrupted:
+        console.print("interrupted: workers stopped; everything recorded so far is kept")
     print_summary(stats, config)
     return 0
+
+
+def open_campaign_db(out: Path) -> Any:
+    """The campaign database of an output folder, or None while that module is not installed."""
+    try:
+        from fuzzconv.campaign_db import CampaignDB, CampaignDBError
+    except ImportError:
+        return None
+    try:
+        return CampaignDB.open(out / "campaign.sqlite")
+    except CampaignDBError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def ray_handle_factory(config: CampaignConfig) -> Any:
+    try:
+        from fuzzconv.ray_engine import RayEngine
+    except ImportError as exc:
+        raise UsageError(f"--engine ray needs Ray: {exc}; install it with `pip install -e .[ray]`") from None
+    return RayEngine(config).handle
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -145,7 +207,7 @@ def cmd_minimize(args: argparse.Namespace) -> int:
         folder, case, title = _minimize_target(Path(target))
         timeout_s = parse_duration(args.case_timeout)
         if title is None:
-            first = _run_in_worker(case, timeout_s, lambda w: w.submit(case)).outcome
+            first = _run_in_worker(case, timeout_s, lambda w, c=case: w.submit(c)).outcome
             if first is None or first.status != "finding":
                 raise UsageError(f"{target} does not fail (status {first.status if first else '?'}); nothing to minimize")
             title = first.title
@@ -222,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--max-nodes", type=int, default=8, help="largest graph, in operators (default 8)")
     fuzz.add_argument("--out", default=".", help="folder for corpus/ and crashes/ (default: current folder)")
     fuzz.add_argument("--case-timeout", default="60s", help="time limit of one case (default 60s)")
+    fuzz.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: number of cores)")
+    fuzz.add_argument("--share", action="append", metavar="CONVERTER=WEIGHT",
+                      help="wall-time weight of a converter, repeatable (default: equal shares)")
+    fuzz.add_argument("--engine", choices=("local", "ray"), default="local",
+                      help="run workers as local processes (default) or as Ray actors")
+    fuzz.add_argument("--ray-address", default=None, help="address of a Ray cluster (default: start a local one)")
     fuzz.add_argument("--replays", type=int, default=3, help="runs of a new bucket's case to measure reliability (default 3)")
     fuzz.add_argument("--minimize-budget", default="60s",
                       help="time to minimize each new bucket in a separate worker, or 0 to skip (default 60s)")

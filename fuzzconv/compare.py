@@ -7,9 +7,9 @@ would have passed is the largest such error. NaN/Inf positions are a check of th
 
 from __future__ import annotations
 
-import numpy as np
-
 from dataclasses import replace
+
+import numpy as np
 
 from fuzzconv.case import OutputDiff
 

@@ -1,19 +1,24 @@
-"""The campaign loop: one warm worker per frontend, time shared equally between converters.
+"""The campaign loop: a pool of warm workers, wall time shared between converters.
 
-Both frontends' workers run at once (two cores, two processes). Within a frontend the next
-case goes to the converter that has used the least wall time so far, so a dynamo export
-(about a second) and a TorchScript export (a few ms) get equal time, not equal counts.
+Each worker serves one frontend (a torch worker never imports TensorFlow). Workers are split
+between frontends by the converters' time shares; an idle worker takes the converter of its
+frontend that is furthest below its share of busy time, so a dynamo export (about a second)
+and a TorchScript export (a few ms) get the time they are given, not equal counts. New buckets
+are replayed to measure reliability and minimized in a separate worker per frontend, so
+fuzzing never waits for them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Callable
+from typing import Any, Protocol
 
 from fuzzconv.case import CONVERTER_FRONTEND, Case, Outcome
 from fuzzconv.compare import verdicts
@@ -36,6 +41,14 @@ class CampaignConfig:
     replays: int = 3  # runs of a new bucket's case, the first included, before it is reported
     minimize_budget_s: float = 60.0  # per new bucket, in a separate worker; 0 turns it off
     minimize_calls: int = 150
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    shares: dict[str, float] = field(default_factory=dict)  # converter -> weight, default 1
+    memory_limit_mb: int = 6144
+    engine: str = "local"
+    ray_address: str | None = None
+
+    def share(self, converter: str) -> float:
+        return self.shares.get(converter, 1.0)
 
 
 @dataclass
@@ -57,10 +70,43 @@ class Stats:
     wrong_at_tolerance: Counter[str] = field(default_factory=Counter)
     minimized: dict[str, tuple[int, int]] = field(default_factory=dict)  # title -> (nodes before, after)
     unminimized: list[str] = field(default_factory=list)
+    carried_cases: int = 0  # cases of earlier runs of a resumed campaign
+    interrupted: bool = False
 
     @property
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started
+
+    def achieved_shares(self) -> dict[str, float]:
+        total = sum(self.busy_s.values()) or 1.0
+        return {converter: busy / total for converter, busy in self.busy_s.items()}
+
+
+class Handle(Protocol):
+    """What the loop needs of a worker, local process or Ray actor."""
+
+    frontend: str
+    case: Case | None
+
+    @property
+    def busy(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def submit(self, case: Case) -> None: ...
+
+    def submit_minimize(self, case: Case, title: str, max_calls: int, budget_s: float) -> None: ...
+
+    def collect(self) -> Result | None: ...
+
+    def deadline(self) -> float: ...
+
+    def waitable(self) -> Any: ...
+
+    def stop(self) -> None: ...
+
+
+HandleFactory = Callable[[str, str], Handle]  # (frontend, role) -> handle
 
 
 def case_seed(campaign_seed: int, converter: str, index: int) -> int:
@@ -68,142 +114,215 @@ def case_seed(campaign_seed: int, converter: str, index: int) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
+def allocate_workers(converters: tuple[str, ...], jobs: int, shares: dict[str, float]) -> dict[str, int]:
+    """Workers per frontend: at least one each, the rest in proportion to the frontends' shares."""
+    weight: dict[str, float] = defaultdict(float)
+    for converter in converters:
+        weight[CONVERTER_FRONTEND[converter]] += shares.get(converter, 1.0)
+    frontends = sorted(weight)
+    allocation = dict.fromkeys(frontends, 1)
+    total = sum(weight.values())
+    for _ in range(max(0, jobs - len(frontends))):
+        lagging = max(frontends, key=lambda f: weight[f] / total - allocation[f] / sum(allocation.values()))
+        allocation[lagging] += 1
+    return allocation
+
+
 class Campaign:
-    def __init__(self, config: CampaignConfig, store: Store, on_progress: Callable[[Stats], None] | None = None,
+    def __init__(self, config: CampaignConfig, store: Store, handle_factory: HandleFactory | None = None,
+                 db: Any = None, on_progress: Callable[[Campaign], None] | None = None,
                  on_bucket: Callable[[str, Case], None] | None = None) -> None:
         self.config = config
         self.store = store
+        self.db = db
+        self.run_id: int | None = None
         self.stats = Stats()
-        self.on_progress = on_progress or (lambda stats: None)
+        self.on_progress = on_progress or (lambda campaign: None)
         self.on_bucket = on_bucket or (lambda title, case: None)
+        self.make_handle = handle_factory or self._local_handle
         self.counters: Counter[str] = Counter()
-        # case id -> (bucket title, replays still to run); replays go before new cases
+        self.index_of: dict[str, int] = {}
         self.replay_queue: dict[str, list[tuple[Case, str]]] = defaultdict(list)
-        self.replaying: dict[str, str] = {}
-        # new buckets wait here for a minimizer worker (one per frontend, started on demand)
         self.minimize_queue: dict[str, list[tuple[Case, str]]] = defaultdict(list)
-        self.minimizers: dict[str, WorkerHandle] = {}
-        self.minimizing: dict[str, str] = {}  # frontend -> title in progress
-        self.workers = {
-            frontend: WorkerHandle(
-                frontend,
-                log_path=store.out / f".fuzzconv-worker-{frontend}.log",
-                case_timeout_s=config.case_timeout_s,
-                recycle_after=config.recycle_after,
-            )
-            for frontend in sorted({CONVERTER_FRONTEND[c] for c in config.converters})
-        }
+        self.jobs: dict[int, tuple[str, str]] = {}  # id(handle) -> (kind, bucket title)
+        allocation = allocate_workers(config.converters, config.jobs, config.shares)
+        self.workers: list[Handle] = [self.make_handle(f, "fuzz") for f, n in allocation.items() for _ in range(n)]
+        self.minimizers: dict[str, Handle] = {}
 
-    def _next_case(self, frontend: str) -> Case:
-        if self.replay_queue[frontend]:
-            case, title = self.replay_queue[frontend].pop(0)
-            self.replaying[case.id] = title
-            return case
-        mine = [c for c in self.config.converters if CONVERTER_FRONTEND[c] == frontend]
-        converter = min(mine, key=lambda c: (self.stats.busy_s[c], self.stats.cases[c]))
-        index = self.counters[converter]
-        self.counters[converter] += 1
-        return generate_case(case_seed(self.config.seed, converter, index), converter, self.config.max_nodes)
+    def _local_handle(self, frontend: str, role: str) -> Handle:
+        index = sum(1 for w in getattr(self, "workers", []) if w.frontend == frontend)
+        name = f"{role}-{frontend}-{index}" if role == "fuzz" else f"{role}-{frontend}"
+        return WorkerHandle(
+            frontend,
+            log_path=self.store.out / f".fuzzconv-{name}.log",
+            case_timeout_s=self.config.case_timeout_s,
+            recycle_after=self.config.recycle_after,
+            memory_limit_bytes=self.config.memory_limit_mb * 2**20,
+        )
+
+    # --- the loop ------------------------------------------------------------------------
 
     def run(self) -> Stats:
-        for case in self.store.corpus_cases():
-            self.stats.coverage |= coverage_keys(case, None)
-        for worker in self.workers.values():
+        self._resume()
+        for worker in self.workers:
             worker.start()
         deadline = time.monotonic() + self.config.budget_s
         last_progress = time.monotonic()
         try:
-            while True:
-                now = time.monotonic()
-                if now < deadline:
-                    self._feed_workers()
-                busy = [w for w in self.workers.values() if w.busy]
-                if not busy:
-                    break
-                busy += [m for m in self.minimizers.values() if m.busy]
-                timeout = max(0.05, min(w.deadline() for w in busy) - now)
-                wait([w.conn for w in busy if w.conn is not None], timeout=min(timeout, 1.0))
-                for worker in busy:
-                    result = worker.collect()
-                    if result is None:
-                        continue
-                    if worker is self.minimizers.get(worker.frontend):
-                        self._record_minimized(worker.frontend, result)
-                    else:
-                        self._record(result)
+            while self._step(deadline):
                 if time.monotonic() - last_progress >= self.config.progress_every_s:
                     last_progress = time.monotonic()
-                    self.on_progress(self.stats)
+                    self.on_progress(self)
+        except KeyboardInterrupt:
+            self.stats.interrupted = True
         finally:
-            for worker in [*self.workers.values(), *self.minimizers.values()]:
-                worker.stop()
-            self.stats.unminimized += [*self.minimizing.values()] + [t for q in self.minimize_queue.values() for _, t in q]
+            self._shut_down()
         return self.stats
 
-    def _feed_workers(self) -> None:
-        for frontend, worker in self.workers.items():
-            if not worker.busy:
-                worker.submit(self._next_case(frontend))
-        for frontend, queue in self.minimize_queue.items():
-            minimizer = self._minimizer(frontend)
-            if queue and not minimizer.busy:
-                case, title = queue.pop(0)
-                self.minimizing[frontend] = title
-                minimizer.submit_minimize(case, title, self.config.minimize_calls, self.config.minimize_budget_s)
+    def _step(self, deadline: float) -> bool:
+        """Feed idle workers, wait a little, record what finished; False once all is done."""
+        now = time.monotonic()
+        if now < deadline:
+            self._feed()
+        busy = [w for w in self.workers if w.busy]
+        if not busy:
+            return False
+        busy += [m for m in self.minimizers.values() if m.busy]
+        timeout = min(1.0, max(0.02, min(w.deadline() for w in busy) - now))
+        waitables = [w.waitable() for w in busy]
+        if all(item is not None for item in waitables):
+            wait(waitables, timeout=timeout)
+        else:
+            time.sleep(0.02)
+        for worker in busy:
+            result = worker.collect()
+            if result is not None:
+                self._dispatch(worker, result)
+        return True
 
-    def _minimizer(self, frontend: str) -> WorkerHandle:
+    def _feed(self) -> None:
+        for worker in self.workers:
+            if not worker.busy:
+                self._give_work(worker)
+        for frontend, queue in self.minimize_queue.items():
+            if queue and not self._minimizer(frontend).busy:
+                case, title = queue.pop(0)
+                self.jobs[id(self.minimizers[frontend])] = ("minimize", title)
+                self.minimizers[frontend].submit_minimize(case, title, self.config.minimize_calls,
+                                                          self.config.minimize_budget_s)
+
+    def _give_work(self, worker: Handle) -> None:
+        queue = self.replay_queue[worker.frontend]
+        if queue:
+            case, title = queue.pop(0)
+            self.jobs[id(worker)] = ("replay", title)
+        else:
+            case = self._next_case(worker.frontend)
+            self.jobs[id(worker)] = ("case", "")
+        worker.submit(case)
+
+    def _next_case(self, frontend: str) -> Case:
+        mine = [c for c in self.config.converters if CONVERTER_FRONTEND[c] == frontend]
+        converter = min(mine, key=lambda c: (self.stats.busy_s[c] / self.config.share(c), self.stats.cases[c]))
+        index = self.counters[converter]
+        self.counters[converter] += 1
+        case = generate_case(case_seed(self.config.seed, converter, index), converter, self.config.max_nodes)
+        self.index_of[case.id] = index
+        return case
+
+    def _minimizer(self, frontend: str) -> Handle:
         if frontend not in self.minimizers:
-            self.minimizers[frontend] = WorkerHandle(
-                frontend, log_path=self.store.out / f".fuzzconv-minimizer-{frontend}.log",
-                case_timeout_s=self.config.case_timeout_s,
-            )
+            self.minimizers[frontend] = self.make_handle(frontend, "minimizer")
             self.minimizers[frontend].start()
         return self.minimizers[frontend]
+
+    def _dispatch(self, worker: Handle, result: Result) -> None:
+        kind, title = self.jobs.pop(id(worker), ("case", ""))
+        if kind == "minimize":
+            self._record_minimized(title, result)
+        elif kind == "replay":
+            self._record_replay(title, result)
+        else:
+            self._record(result)
+
+    def _resume(self) -> None:
+        """Carry over an earlier run's totals and seeds (database) and coverage (corpus)."""
+        for case in self.store.corpus_cases():
+            self.stats.coverage |= coverage_keys(case, None)
+        if self.db is None:
+            return
+        self.run_id = self.db.start_run(self.config.seed, list(self.config.converters), _config_json(self.config))
+        for converter in self.config.converters:
+            self.counters[converter] = self.db.next_generation_index(converter)
+        self.stats.coverage |= self.db.coverage_keys()
+        totals = self.db.totals()
+        self.stats.carried_cases = int(sum(totals.get("cases", {}).values()))
+
+    def _shut_down(self) -> None:
+        for worker in [*self.workers, *self.minimizers.values()]:
+            worker.stop()
+        in_flight = [title for kind, title in self.jobs.values() if kind == "minimize"]
+        self.stats.unminimized += in_flight + [t for q in self.minimize_queue.values() for _, t in q]
+        if self.db is not None:
+            if self.run_id is not None:
+                self.db.end_run(self.run_id)
+            self.db.close()
+
+    # --- recording -------------------------------------------------------------------------
 
     def _record(self, result: Result) -> None:
         case, outcome = result.case, result.outcome
         converter = case.target.converter
-        if case.id in self.replaying:
-            self._record_replay(case, outcome, result.elapsed_s)
-            return
         self.stats.cases[converter] += 1
         self.stats.busy_s[converter] += result.elapsed_s
         if outcome is None:
             self.stats.internal_errors += 1
             self.store.save_internal_error(case, result.error)
             return
+        if self.db is not None:
+            self.db.record_case(case, outcome, self.run_id, self.index_of.pop(case.id, -1))
+        self._count(converter, outcome)
+        if outcome.status in ("finding", "environment"):
+            self._file(case, outcome)
+        self._cover(case, outcome)
+
+    def _count(self, converter: str, outcome: Outcome) -> None:
         self.stats.statuses[(converter, outcome.status)] += 1
         if outcome.diffs:
             self.stats.wrong_at_tolerance.update(t for t, wrong in verdicts(outcome.diffs).items() if wrong)
         if outcome.status == "invalid":
             self.stats.invalid_titles[outcome.title] += 1
-        if outcome.status in ("finding", "environment"):
-            self.stats.stages[(converter, outcome.stage, outcome.symptom)] += 1
-            recorded = self.store.record_finding(case, outcome)
-            self.stats.buckets[outcome.title] = self.stats.buckets.get(outcome.title, 0) + 1
-            if recorded.new_bucket:
-                self.stats.new_buckets.append(outcome.title)
-                self.on_bucket(outcome.title, case)
-                replays = [(case, outcome.title)] * max(0, self.config.replays - 1)
-                self.replay_queue[case.graph.frontend].extend(replays)
-                if self.config.minimize_budget_s > 0 and outcome.status == "finding":
-                    self.minimize_queue[case.graph.frontend].append((case, outcome.title))
+
+    def _file(self, case: Case, outcome: Outcome) -> None:
+        converter = case.target.converter
+        self.stats.stages[(converter, outcome.stage, outcome.symptom)] += 1
+        recorded = self.store.record_finding(case, outcome)
+        self.stats.buckets[outcome.title] = self.stats.buckets.get(outcome.title, 0) + 1
+        if not recorded.new_bucket:
+            return
+        self.stats.new_buckets.append(outcome.title)
+        self.on_bucket(outcome.title, case)
+        self.replay_queue[case.graph.frontend].extend([(case, outcome.title)] * max(0, self.config.replays - 1))
+        if self.config.minimize_budget_s > 0 and outcome.status == "finding":
+            self.minimize_queue[case.graph.frontend].append((case, outcome.title))
+
+    def _cover(self, case: Case, outcome: Outcome) -> None:
         try:
             keys = coverage_keys(case, outcome) - self.stats.coverage
         except ValueError as exc:  # a case the registry rejects is fuzzconv's own bug
             self.stats.internal_errors += 1
             self.store.save_internal_error(case, f"coverage of an invalid case: {exc}")
             return
-        if keys and outcome.status == "pass":
-            self.stats.coverage |= keys
+        if not keys:
+            return
+        self.stats.coverage |= keys
+        if self.db is not None:
+            self.db.add_coverage(keys, case.id)
+        if outcome.status == "pass":
             self.store.save_corpus(case)
             self.stats.corpus_saved += 1
-        elif keys:
-            self.stats.coverage |= keys
 
-
-    def _record_minimized(self, frontend: str, result: Result) -> None:
-        title = self.minimizing.pop(frontend)
+    def _record_minimized(self, title: str, result: Result) -> None:
         if result.reduced is None:  # the minimizer hung, died or hit a bug: the bucket stays as found
             self.stats.unminimized.append(title)
             if result.error:
@@ -214,17 +333,25 @@ class Campaign:
         stats = result.reduced["stats"]
         self.stats.minimized[title] = (int(stats["nodes_before"]), int(stats["nodes_after"]))
 
-    def _record_replay(self, case: Case, outcome: Outcome | None, elapsed_s: float) -> None:
-        title = self.replaying.pop(case.id)
-        self.stats.busy_s[case.target.converter] += elapsed_s
+    def _record_replay(self, title: str, result: Result) -> None:
+        self.stats.busy_s[result.case.target.converter] += result.elapsed_s
         self.stats.replays_run += 1
-        stats = self.store.record_replay(title, outcome is not None and outcome.title == title)
-        if stats.get("flaky"):
+        reproduced = result.outcome is not None and result.outcome.title == title
+        if self.store.record_replay(title, reproduced).get("flaky"):
             self.stats.flaky.add(title)
+
+
+def _config_json(config: CampaignConfig) -> dict[str, Any]:
+    return {
+        "budget_s": config.budget_s, "max_nodes": config.max_nodes, "case_timeout_s": config.case_timeout_s,
+        "jobs": config.jobs, "shares": config.shares, "replays": config.replays,
+        "minimize_budget_s": config.minimize_budget_s, "engine": config.engine,
+    }
 
 
 def summary_rows(stats: Stats, converters: tuple[str, ...]) -> list[dict[str, object]]:
     rows = []
+    shares = stats.achieved_shares()
     for converter in converters:
         count = stats.cases[converter]
         busy = stats.busy_s[converter]
@@ -235,6 +362,7 @@ def summary_rows(stats: Stats, converters: tuple[str, ...]) -> list[dict[str, ob
                 "cases": count,
                 "cases_per_s": count / busy if busy else 0.0,
                 "busy_s": busy,
+                "share": shares.get(converter, 0.0),
                 **{s: statuses.get(s, 0) for s in ("pass", "finding", "invalid", "environment")},
             }
         )

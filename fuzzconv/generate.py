@@ -12,10 +12,20 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fuzzconv import ops
-from fuzzconv.case import CONVERTER_FRONTEND, AttrValue, Case, CaseError, Graph, GraphInput, Node, Target, TensorType
+from fuzzconv.case import (
+    CONVERTER_FRONTEND,
+    AttrValue,
+    Case,
+    CaseError,
+    Graph,
+    GraphInput,
+    Node,
+    Target,
+    TensorType,
+)
+from fuzzconv.frontends.source import domain_satisfied
 from fuzzconv.graphcheck import check_node
 from fuzzconv.ops.spec import Arg, Chooser, Ctx, Op, ShapeError
-from fuzzconv.frontends.source import domain_satisfied
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 from typing import Any
 
@@ -23,7 +23,17 @@ from fuzzconv import ops
 from fuzzconv.case import Case, Outcome, OutputDiff
 from fuzzconv.compare import all_ok, compare_all, rejudge_with_reference
 from fuzzconv.graphcheck import infer_types, producers
-from fuzzconv.triage import CrashInfo, crash_detail, crash_info, crash_stage, culprit, invalid_title, logged_failure, mask, title
+from fuzzconv.triage import (
+    CrashInfo,
+    crash_detail,
+    crash_info,
+    crash_stage,
+    culprit,
+    invalid_title,
+    logged_failure,
+    mask,
+    title,
+)
 
 StageCallback = Callable[[str], None]
 
@@ -33,7 +43,7 @@ PACKAGES = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def library_versions(frontend: str) -> tuple[tuple[str, str], ...]:
     found = []
     for name in PACKAGES[frontend]:

@@ -16,39 +16,14 @@ from fuzzconv.known_issues import known_issue
 console = Console(highlight=False, soft_wrap=True)
 
 
-class Progress:
-    def __init__(self, config: CampaignConfig) -> None:
-        self.config = config
-
-    def start(self) -> None:
-        console.print(
-            f"fuzzconv: campaign seed {self.config.seed}, {self.config.budget_s:.0f}s, converters "
-            f"{', '.join(self.config.converters)}, output {self.config.out.resolve()}"
-        )
-        console.print("fuzzconv: starting workers (importing frameworks takes a few seconds)")
-
-    def update(self, stats: Stats) -> None:
-        per = " ".join(f"{c}={stats.cases[c]}" for c in self.config.converters)
-        findings = sum(n for (_, s), n in stats.statuses.items() if s == "finding")
-        invalid = sum(n for (_, s), n in stats.statuses.items() if s == "invalid")
-        console.print(
-            f"[{stats.elapsed_s:6.0f}s] cases {sum(stats.cases.values())} ({per}) findings {findings} "
-            f"buckets {len(stats.buckets)} invalid {invalid} coverage {len(stats.coverage)}"
-        )
-
-    def new_bucket(self, title: str, case: Case) -> None:
-        console.print(f"[bold yellow]new bucket[/] {escape(title)}")
-
-    def say(self, text: str) -> None:
-        console.print(text)
-
-
 def print_summary(stats: Stats, config: CampaignConfig) -> None:
-    table = Table(title=f"fuzzconv campaign: {stats.elapsed_s:.0f}s, seed {config.seed}")
-    for column in ("converter", "cases", "cases/s", "pass", "finding", "invalid", "environment"):
+    carried = f", {stats.carried_cases} cases from earlier runs" if stats.carried_cases else ""
+    table = Table(title=f"fuzzconv campaign: {stats.elapsed_s:.0f}s, seed {config.seed}{carried}")
+    for column in ("converter", "cases", "cases/s", "time share", "pass", "finding", "invalid", "environment"):
         table.add_column(column, justify="left" if column == "converter" else "right")
     for row in summary_rows(stats, config.converters):
-        table.add_row(str(row["converter"]), str(row["cases"]), f"{row['cases_per_s']:.2f}", str(row["pass"]),
+        table.add_row(str(row["converter"]), str(row["cases"]), f"{row['cases_per_s']:.2f}",
+                      f"{100 * float(row['share']):.0f}%", str(row["pass"]),
                       str(row["finding"]), str(row["invalid"]), str(row["environment"]))
     console.print(table)
     _print_stage_table(stats)

@@ -14,10 +14,11 @@ import os
 import signal
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fuzzconv.case import Case, Outcome
 from fuzzconv.triage import title
@@ -65,6 +66,7 @@ def _warm_up(frontend: str) -> None:
 
 
 def worker_main(conn: Connection, frontend: str, log_path: str | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _quiet_process(log_path)
     from fuzzconv.pipeline import run_case
 
@@ -179,6 +181,13 @@ class WorkerHandle:
 
     def deadline(self) -> float:
         return self.started_at + self.limit_s
+
+    def waitable(self) -> Connection | None:
+        """What `multiprocessing.connection.wait` can block on until the worker says something."""
+        return self.conn
+
+    def rss_bytes(self) -> int:
+        return rss_bytes(self.process.pid) if self.process is not None and self.process.is_alive() else 0
 
     def collect(self) -> Result | None:
         """Read what the worker sent; a Result once the case is finished (or the worker died)."""

@@ -3,11 +3,10 @@
 import pytest
 
 from fuzzconv import ops
-from fuzzconv.case import Graph
+from fuzzconv.case import Case, Graph, Target
 from fuzzconv.frontends.materialize import materialize, run_eager
 from fuzzconv.generate import RandomChooser, _Builder, generate_case
 from fuzzconv.graphcheck import infer_types
-from fuzzconv.case import Case, Target
 
 pytestmark = pytest.mark.slow
 

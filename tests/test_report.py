@@ -1,7 +1,7 @@
 """report.md and the bucket index, from what a bucket folder holds (no framework needed)."""
 
 from fuzzconv.case import Case, Graph, GraphInput, Node, Outcome, OutputDiff, Target, TensorType
-from fuzzconv.report import index_markdown, issue_title, load_bucket, report_markdown, tracker
+from fuzzconv.report import index_markdown, issue_title, load_bucket, tracker
 from fuzzconv.store import Store
 
 

@@ -1,0 +1,455 @@
+"""The campaign database: one SQLite file per output folder, `<out>/campaign.sqlite`.
+
+It sits beside the file store (corpus/, crashes/): the store keeps what a person reads, the
+database keeps one row per executed case for resuming, `fuzzconv status` and later analyses.
+Only the campaign's main process writes; readers (status, analyses) may open it at any time.
+WAL journal, synchronous=NORMAL: a commit survives a killed process (not a power cut).
+
+Schema 1 (`PRAGMA user_version`; the `meta` table repeats it for people):
+
+    meta(key TEXT PRIMARY KEY, value TEXT)       application=fuzzconv, schema=1, created=ISO time
+    runs(run_id INTEGER PRIMARY KEY AUTOINCREMENT, started, ended NULL, seed,
+         converters JSON list, config JSON object, fuzzconv_version, pid)
+    cases(case_id TEXT PRIMARY KEY               content hash; a case is stored once
+          run_id -> runs, generation_index NULL  index of the case in its converter's seed stream
+          data_seed, converter, frontend, opset, status, stage, symptom, title, decided_by,
+          timings JSON object, total_s           sum of the stage timings unless given
+          source_ops JSON list, onnx_ops JSON list, node_count, versions JSON object,
+          finished ISO time, case_json           the full case, to rebuild the graph
+          outcome_json)                          the outcome without its log tail (crashes/ has logs)
+    coverage(key TEXT PRIMARY KEY, first_case_id, first_seen)
+    view titles(title, status, cases, first_seen, last_seen)
+
+Times are UTC ISO-8601 text with milliseconds, so they sort as text. An older schema is
+migrated in place by `MIGRATIONS` (from-version -> function), one transaction per step. A file
+that is not a fuzzconv campaign database, or is newer than this code, is refused untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fuzzconv import __version__
+from fuzzconv.case import Case, Outcome, canonical_json
+
+APPLICATION = "fuzzconv"
+FILENAME = "campaign.sqlite"
+BASE_VERSION = 1  # the version `_SCHEMA` creates; later versions are reached by MIGRATIONS
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 10.0
+FIX = "pass --out with a new folder"
+
+# from-version -> function that brings a connection (inside a transaction) to from-version + 1
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+_SCHEMA = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started TEXT NOT NULL,
+        ended TEXT,
+        seed INTEGER NOT NULL,
+        converters TEXT NOT NULL,
+        config TEXT NOT NULL,
+        fuzzconv_version TEXT NOT NULL,
+        pid INTEGER NOT NULL)""",
+    """CREATE TABLE cases (
+        case_id TEXT PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(run_id),
+        generation_index INTEGER,
+        data_seed INTEGER NOT NULL,
+        converter TEXT NOT NULL,
+        frontend TEXT NOT NULL,
+        opset INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        symptom TEXT NOT NULL,
+        title TEXT NOT NULL,
+        decided_by TEXT NOT NULL,
+        timings TEXT NOT NULL,
+        total_s REAL NOT NULL,
+        source_ops TEXT NOT NULL,
+        onnx_ops TEXT NOT NULL,
+        node_count INTEGER NOT NULL,
+        versions TEXT NOT NULL,
+        finished TEXT NOT NULL,
+        case_json TEXT NOT NULL,
+        outcome_json TEXT NOT NULL)""",
+    "CREATE INDEX cases_converter_index ON cases (converter, generation_index)",
+    "CREATE INDEX cases_converter_status ON cases (converter, status)",
+    "CREATE INDEX cases_status_title ON cases (status, title)",
+    "CREATE INDEX cases_stage_symptom ON cases (stage, symptom)",
+    "CREATE INDEX cases_run ON cases (run_id)",
+    "CREATE INDEX cases_finished ON cases (finished)",
+    """CREATE TABLE coverage (
+        key TEXT PRIMARY KEY,
+        first_case_id TEXT NOT NULL,
+        first_seen TEXT NOT NULL)""",
+    """CREATE VIEW titles AS
+        SELECT title, status, COUNT(*) AS cases, MIN(finished) AS first_seen, MAX(finished) AS last_seen
+        FROM cases WHERE title != '' GROUP BY title, status""",
+)
+
+_CASE_COLUMNS = (
+    "case_id", "run_id", "generation_index", "data_seed", "converter", "frontend", "opset", "status",
+    "stage", "symptom", "title", "decided_by", "timings", "total_s", "source_ops", "onnx_ops",
+    "node_count", "versions", "finished", "case_json", "outcome_json",
+)
+_JSON_COLUMNS = {"timings": "timings", "source_ops": "source_ops", "onnx_ops": "onnx_ops",
+                 "versions": "versions", "case_json": "case", "outcome_json": "outcome"}
+
+
+class CampaignDBError(Exception):
+    """The campaign database cannot be used; the one-line message says why and what to do."""
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+# --- opening -----------------------------------------------------------------------------
+
+
+def inspect_file(path: Path) -> int | None:
+    """The schema version of the fuzzconv database at `path`, None if there is none yet.
+
+    Reads through a read-only connection, so a file that is refused is left byte for byte.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            version, tables, meta = _read_identity(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise _unreadable(path, exc) from None
+    if not tables and version == 0:
+        return None  # an empty SQLite file, e.g. left by a crash right after creation
+    if meta.get("application") != APPLICATION:
+        raise CampaignDBError(
+            f"{path} is not a fuzzconv campaign database (it is a SQLite database with tables "
+            f"{', '.join(tables) or 'none'}); expected {FILENAME} written by fuzzconv; {FIX}")
+    if version > SCHEMA_VERSION:
+        raise CampaignDBError(
+            f"{path} is a fuzzconv campaign database of schema {version}, newer than this fuzzconv "
+            f"{__version__} reads (schema {SCHEMA_VERSION}); upgrade fuzzconv or {FIX}")
+    return version
+
+
+def _read_identity(conn: sqlite3.Connection) -> tuple[int, list[str], dict[str, str]]:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    tables = [row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    meta: dict[str, str] = {}
+    if "meta" in tables:
+        try:
+            meta = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+        except sqlite3.DatabaseError:  # some other application's `meta` table
+            meta = {}
+    return version, tables, meta
+
+
+def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> CampaignDBError:
+    name = getattr(exc, "sqlite_errorname", "")
+    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or "not a database" in str(exc):
+        return CampaignDBError(
+            f"{path} is not a SQLite database ({exc}); expected a fuzzconv campaign database "
+            f"({FILENAME}); move the file away or {FIX}")
+    return CampaignDBError(f"cannot read {path} ({exc}); check its permissions or {FIX}")
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    target = f"{path.resolve().as_uri()}?mode={'ro' if readonly else 'rwc'}"
+    conn = sqlite3.connect(target, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    if not readonly:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            conn.close()
+            raise CampaignDBError(f"{path} cannot use a write-ahead log (journal mode {mode}); {FIX}")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    with _transaction(conn):
+        if _read_identity(conn)[1]:  # another process created it since we looked
+            return
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        meta = {"application": APPLICATION, "schema": str(BASE_VERSION), "created": utc_now()}
+        conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+        conn.execute(f"PRAGMA user_version = {BASE_VERSION}")
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Run the registered migrations from the file's version up to SCHEMA_VERSION, one per step."""
+    while True:
+        with _transaction(conn):
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version >= SCHEMA_VERSION:
+                return
+            step = MIGRATIONS.get(version)
+            if step is None:
+                raise CampaignDBError(
+                    f"{path} is a fuzzconv campaign database of schema {version}, which this fuzzconv "
+                    f"cannot upgrade to schema {SCHEMA_VERSION}; {FIX}")
+            step(conn)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (str(version + 1),))
+
+
+# --- the database --------------------------------------------------------------------------
+
+
+class CampaignDB:
+    """One campaign's database. Every write method commits before it returns, unless it runs
+    inside `transaction()`, which then commits (or rolls back) all of them at once."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, readonly: bool = False) -> None:
+        self.path = path
+        self.conn = conn
+        self.readonly = readonly
+        self._depth = 0
+
+    @classmethod
+    def open(cls, path: Path, readonly: bool = False) -> CampaignDB:
+        """Open (creating or migrating if needed) or raise CampaignDBError, leaving the file as it was."""
+        path = Path(path)
+        version = inspect_file(path)
+        if readonly:
+            if version is None:
+                raise CampaignDBError(f"{path} does not exist or holds no campaign yet; run `fuzzconv fuzz --out "
+                                      f"{path.parent}` first or pass the folder of an existing campaign")
+            if version < SCHEMA_VERSION:
+                raise CampaignDBError(f"{path} has the older schema {version}; resume the campaign once "
+                                      f"(fuzzconv fuzz --out {path.parent}) to upgrade it, then retry")
+            return cls(path, _connect(path, readonly=True), readonly=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = _connect(path, readonly=False)
+        try:
+            if version is None:
+                _create(conn)
+            _migrate(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(path, conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> CampaignDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one atomic commit; nested uses join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._depth = 1
+        try:
+            with _transaction(self.conn):
+                yield
+        finally:
+            self._depth = 0
+
+    def meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {k: v for k, v in self.conn.execute("SELECT key, value FROM meta")}
+        meta["schema"] = int(meta.get("schema", 0))
+        return meta
+
+    # --- runs ------------------------------------------------------------------------------
+
+    def start_run(self, seed: int, converters: Iterable[str], config: Mapping[str, Any]) -> int:
+        with self.transaction():
+            cursor = self.conn.execute(
+                "INSERT INTO runs (started, seed, converters, config, fuzzconv_version, pid) VALUES (?, ?, ?, ?, ?, ?)",
+                (utc_now(), int(seed), _dumps(list(converters)), _dumps(dict(config)), __version__, os.getpid()))
+        return int(cursor.lastrowid or 0)
+
+    def end_run(self, run_id: int) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE runs SET ended = ? WHERE run_id = ?", (utc_now(), run_id))
+
+    # --- cases -----------------------------------------------------------------------------
+
+    def record_case(self, case: Case, outcome: Outcome, run_id: int, generation_index: int | None,
+                    elapsed_s: float | None = None) -> bool:
+        """Store one executed case; False if its id was already stored (it is then left as it was).
+
+        `generation_index` < 0 or None means the case did not come from the seed stream.
+        `elapsed_s` defaults to the sum of the outcome's stage timings.
+        """
+        row = _case_row(case, outcome, run_id, generation_index, elapsed_s)
+        placeholders = ", ".join("?" for _ in _CASE_COLUMNS)
+        with self.transaction():
+            cursor = self.conn.execute(
+                f"INSERT OR IGNORE INTO cases ({', '.join(_CASE_COLUMNS)}) VALUES ({placeholders})", row)
+        return cursor.rowcount == 1
+
+    def has_case(self, case_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM cases WHERE case_id = ?", (case_id,)).fetchone() is not None
+
+    def next_generation_index(self, converter: str) -> int:
+        """One past the largest generation index stored for `converter` (0 for a new campaign)."""
+        row = self.conn.execute("SELECT MAX(generation_index) FROM cases WHERE converter = ?", (converter,)).fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def iter_cases(self, where: str | None = None, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
+        """Case rows in insertion order, JSON columns decoded (`case_json` -> `case`,
+        `outcome_json` -> `outcome`). `where` is an SQL condition with `?` placeholders."""
+        sql = "SELECT * FROM cases" + (f" WHERE {where}" if where else "") + " ORDER BY rowid"
+        for row in self.conn.execute(sql, tuple(params)):
+            yield _decode_row(dict(row))
+
+    # --- coverage --------------------------------------------------------------------------
+
+    def coverage_keys(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT key FROM coverage")}
+
+    def add_coverage(self, keys: Iterable[str], case_id: str) -> set[str]:
+        """Store the keys not seen before, first seen by `case_id`; return those new keys."""
+        new: set[str] = set()
+        now = utc_now()
+        with self.transaction():
+            for key in sorted(set(keys)):
+                cursor = self.conn.execute(
+                    "INSERT OR IGNORE INTO coverage (key, first_case_id, first_seen) VALUES (?, ?, ?)",
+                    (key, case_id, now))
+                if cursor.rowcount == 1:
+                    new.add(key)
+        return new
+
+    # --- totals and summary ----------------------------------------------------------------
+
+    def totals(self) -> dict[str, Any]:
+        """Counters keyed like the engine's Stats, to carry an earlier run's totals over:
+        cases and busy_s per converter, statuses per (converter, status), stages per
+        (converter, stage, symptom) of findings and environment errors, invalid_titles, runs."""
+        return {
+            "cases": Counter(dict(self._rows("SELECT converter, COUNT(*) FROM cases GROUP BY converter"))),
+            "busy_s": Counter(dict(self._rows("SELECT converter, SUM(total_s) FROM cases GROUP BY converter"))),
+            "statuses": self._counter("SELECT converter, status, COUNT(*) FROM cases GROUP BY converter, status"),
+            "stages": self._counter(
+                "SELECT converter, stage, symptom, COUNT(*) FROM cases "
+                "WHERE status IN ('finding', 'environment') GROUP BY converter, stage, symptom"),
+            "invalid_titles": Counter(dict(self._rows(
+                "SELECT title, cases FROM titles WHERE status = 'invalid'"))),
+            "runs": self._scalar("SELECT COUNT(*) FROM runs"),
+        }
+
+    def titles(self, limit: int | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """Titles with their case counts, most frequent first."""
+        sql = "SELECT * FROM titles" + (" WHERE status = ?" if status else "") + " ORDER BY cases DESC, title"
+        params: tuple[Any, ...] = (status,) if status else ()
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", (*params, limit)
+        return [dict(row) for row in self.conn.execute(sql, params)]
+
+    def summary(self, top: int = 10) -> dict[str, Any]:
+        """Everything `fuzzconv status` shows, JSON-serializable."""
+        cases = self._scalar("SELECT COUNT(*) FROM cases")
+        invalid = self._scalar("SELECT COUNT(*) FROM cases WHERE status = 'invalid'")
+        first, last = self.conn.execute(
+            "SELECT MIN(started), MAX(MAX(started), COALESCE(MAX(ended), ''), "
+            "COALESCE((SELECT MAX(finished) FROM cases), '')) FROM runs").fetchone()
+        return {
+            "path": str(self.path),
+            "schema": SCHEMA_VERSION,
+            "runs": self._scalar("SELECT COUNT(*) FROM runs"),
+            "first": first,
+            "last": last or None,
+            "cases": cases,
+            "converters": self._converter_summary(),
+            "stages": [
+                {"status": status, "stage": stage, "symptom": symptom, "cases": n}
+                for status, stage, symptom, n in self._rows(
+                    "SELECT status, stage, symptom, COUNT(*) AS n FROM cases WHERE status IN ('finding', 'environment') "
+                    "GROUP BY status, stage, symptom ORDER BY n DESC, status, stage, symptom")
+            ],
+            "top_titles": self.titles(limit=top),
+            "coverage": self._scalar("SELECT COUNT(*) FROM coverage"),
+            "invalid": invalid,
+            "invalid_rate": invalid / cases if cases else 0.0,
+        }
+
+    def _converter_summary(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for converter, n, busy in self._rows(
+                "SELECT converter, COUNT(*), SUM(total_s) FROM cases GROUP BY converter ORDER BY converter"):
+            out[converter] = {"cases": n, "busy_s": busy, "cases_per_s": n / busy if busy else 0.0, "statuses": {}}
+        for converter, status, n in self._rows(
+                "SELECT converter, status, COUNT(*) FROM cases GROUP BY converter, status ORDER BY status"):
+            out[converter]["statuses"][status] = n
+        return out
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.conn.execute(sql, params)]
+
+    def _counter(self, sql: str) -> Counter[Any]:
+        return Counter({tuple(row[:-1]): row[-1] for row in self._rows(sql)})
+
+    def _scalar(self, sql: str) -> int:
+        return int(self.conn.execute(sql).fetchone()[0] or 0)
+
+
+def _case_row(case: Case, outcome: Outcome, run_id: int, generation_index: int | None,
+              elapsed_s: float | None) -> tuple[Any, ...]:
+    timings = dict(outcome.timings)
+    total = float(elapsed_s) if elapsed_s is not None else float(sum(timings.values()))
+    index = generation_index if generation_index is not None and generation_index >= 0 else None
+    outcome_json = outcome.to_json()
+    outcome_json.pop("log_tail", None)
+    return (
+        case.id, run_id, index, case.data_seed, case.target.converter, case.graph.frontend, case.target.opset,
+        outcome.status, outcome.stage, outcome.symptom, outcome.title, outcome.decided_by,
+        _dumps(outcome_json["timings"]), total, _dumps(list(case.graph.op_sequence)),
+        _dumps(list(outcome.onnx_ops)), len(case.graph.nodes), _dumps(dict(outcome.versions)),
+        utc_now(), canonical_json(case.to_json()), _dumps(outcome_json),
+    )
+
+
+def _decode_row(row: dict[str, Any]) -> dict[str, Any]:
+    for column, key in _JSON_COLUMNS.items():
+        row[key] = json.loads(row.pop(column))
+    return row
+
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "CampaignDB", "CampaignDBError", "inspect_file", "utc_now"]
