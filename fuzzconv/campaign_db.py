@@ -125,18 +125,25 @@ def _dumps(data: Any) -> str:
 def inspect_file(path: Path) -> int | None:
     """The schema version of the fuzzconv database at `path`, None if there is none yet.
 
-    Reads through a read-only connection, so a file that is refused is left byte for byte.
+    Reads read-only, and without even a -shm side file unless the database has a live -wal,
+    so a file that is refused is left byte for byte, its folder as it was.
     """
     if not path.exists() or path.stat().st_size == 0:
         return None
+    flags = "mode=ro" if Path(f"{path}-wal").exists() else "mode=ro&immutable=1"
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{flags}", uri=True, timeout=BUSY_TIMEOUT_S)
         try:
-            version, tables, meta = _read_identity(conn)
+            identity = _read_identity(conn)
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise _unreadable(path, exc) from None
+    return _judge(path, *identity)
+
+
+def _judge(path: Path, version: int, tables: list[str], meta: dict[str, str]) -> int | None:
+    """The version of a fuzzconv database, None for an empty file; CampaignDBError for anything else."""
     if not tables and version == 0:
         return None  # an empty SQLite file, e.g. left by a crash right after creation
     if meta.get("application") != APPLICATION:
@@ -177,14 +184,26 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(target, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    if not readonly:
+    return conn
+
+
+def _open_writer(path: Path) -> tuple[sqlite3.Connection, int | None]:
+    """A read-write connection in WAL mode and the file's version, checked again before any write."""
+    conn = _connect(path, readonly=False)
+    try:
+        try:
+            version = _judge(path, *_read_identity(conn))
+        except sqlite3.DatabaseError as exc:
+            raise _unreadable(path, exc) from None
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
-            conn.close()
             raise CampaignDBError(f"{path} cannot use a write-ahead log (journal mode {mode}); {FIX}")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
-    return conn
+    except BaseException:
+        conn.close()
+        raise
+    return conn, version
 
 
 @contextmanager
@@ -244,7 +263,7 @@ class CampaignDB:
     def open(cls, path: Path, readonly: bool = False) -> CampaignDB:
         """Open (creating or migrating if needed) or raise CampaignDBError, leaving the file as it was."""
         path = Path(path)
-        version = inspect_file(path)
+        version = inspect_file(path)  # refuses a foreign, broken or newer file without touching it
         if readonly:
             if version is None:
                 raise CampaignDBError(f"{path} does not exist or holds no campaign yet; run `fuzzconv fuzz --out "
@@ -254,7 +273,7 @@ class CampaignDB:
                                       f"(fuzzconv fuzz --out {path.parent}) to upgrade it, then retry")
             return cls(path, _connect(path, readonly=True), readonly=True)
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = _connect(path, readonly=False)
+        conn, version = _open_writer(path)
         try:
             if version is None:
                 _create(conn)

@@ -120,14 +120,16 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     dashboard = Dashboard(config, console)
     if dashboard.interactive:
         config.progress_every_s = 1.0
-    factory = ray_handle_factory(config) if config.engine == "ray" else None
-    campaign = Campaign(config, store, handle_factory=factory, db=db, on_progress=dashboard.update,
-                        on_bucket=dashboard.new_bucket)
+    ray_engine = start_ray(config) if config.engine == "ray" else None
+    campaign = Campaign(config, store, handle_factory=ray_engine.handle if ray_engine else None, db=db,
+                        on_progress=dashboard.update, on_bucket=dashboard.new_bucket)
     dashboard.start()
     try:
         stats = campaign.run()
     finally:
         dashboard.stop()
+        if ray_engine is not None:
+            ray_engine.shutdown()
     if stats.interrupted:
         console.print("interrupted: workers stopped; everything recorded so far is kept")
     print_summary(stats, config)
@@ -146,12 +148,17 @@ def open_campaign_db(out: Path) -> Any:
         raise UsageError(str(exc)) from None
 
 
-def ray_handle_factory(config: CampaignConfig) -> Any:
+def start_ray(config: CampaignConfig) -> Any:
     try:
-        from fuzzconv.ray_engine import RayEngine
+        import ray  # noqa: F401
     except ImportError as exc:
-        raise UsageError(f"--engine ray needs Ray: {exc}; install it with `pip install -e .[ray]`") from None
-    return RayEngine(config).handle
+        raise UsageError(f"--engine ray needs Ray ({exc}); install it with `pip install -e .[ray]`") from None
+    from fuzzconv.ray_engine import RayEngine
+
+    try:
+        return RayEngine(config)
+    except ConnectionError as exc:
+        raise UsageError(f"cannot reach the Ray cluster at {config.ray_address}: {exc}; check --ray-address") from None
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -68,8 +68,6 @@ def _warm_up(frontend: str) -> None:
 def worker_main(conn: Connection, frontend: str, log_path: str | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _quiet_process(log_path)
-    from fuzzconv.pipeline import run_case
-
     _warm_up(frontend)
     conn.send(("ready", os.getpid()))
     while True:
@@ -79,20 +77,35 @@ def worker_main(conn: Connection, frontend: str, log_path: str | None) -> None:
             return
         if message is None:
             return
-        job = json.loads(message)
-        case = Case.from_json(job["case"])
-        report_stage = lambda stage: conn.send(("stage", stage))  # noqa: E731
-        try:
-            if job["kind"] == "minimize":
-                from fuzzconv.reduce_job import reduce_bucket
+        kind, payload = run_job(json.loads(message), lambda stage: conn.send(("stage", stage)))
+        conn.send((kind, payload))
 
-                result = reduce_bucket(case, job["title"], job["max_calls"], job["budget_s"], report_stage)
-                conn.send(("reduced", json.dumps(result)))
-            else:
-                outcome = run_case(case, on_stage=report_stage)
-                conn.send(("done", json.dumps(outcome.to_json())))
-        except Exception:  # fuzzconv's own bug: report it loudly, keep the worker
-            conn.send(("error", traceback.format_exc()))
+
+def lost_outcome(case: Case, step: str, symptom: str, reason: str) -> Outcome:
+    """The outcome of a case whose worker hung or died during pipeline step `step`."""
+    stage = STAGE_OF_STEP.get(step, "conversion")
+    if stage == "source":  # the source framework itself died: not a converter bug
+        return Outcome(case.id, "invalid", "source", symptom, f"{case.graph.frontend}: invalid: {symptom}",
+                       message=reason)
+    detail = "time limit" if symptom == "hang" else reason if reason.startswith("signal") else "nonzero exit"
+    return Outcome(case.id, "finding", stage, symptom, title(case.target.converter, stage, symptom, detail),
+                   message=f"{reason} during step {step!r}", decided_by="last stage the worker reported")
+
+
+def run_job(job: dict[str, Any], report_stage: Callable[[str], None]) -> tuple[str, str]:
+    """Run one job (a case, or a bucket to minimize): (kind of answer, its JSON)."""
+    from fuzzconv.pipeline import run_case
+
+    case = Case.from_json(job["case"])
+    try:
+        if job["kind"] == "minimize":
+            from fuzzconv.reduce_job import reduce_bucket
+
+            result = reduce_bucket(case, job["title"], job["max_calls"], job["budget_s"], report_stage)
+            return "reduced", json.dumps(result)
+        return "done", json.dumps(run_case(case, on_stage=report_stage).to_json())
+    except Exception:  # fuzzconv's own bug: report it loudly, keep the worker
+        return "error", traceback.format_exc()
 
 
 def rss_bytes(pid: int) -> int:
@@ -242,15 +255,8 @@ class WorkerHandle:
         return result
 
     def _lost_outcome(self, symptom: str, reason: str) -> Outcome:
-        case = self.case
-        assert case is not None
-        stage = STAGE_OF_STEP.get(self.stage, "conversion")
-        if stage == "source":  # the source framework itself died: not a converter bug
-            return Outcome(case.id, "invalid", "source", symptom, f"{case.graph.frontend}: invalid: {symptom}",
-                           message=reason)
-        detail = "time limit" if symptom == "hang" else reason if reason.startswith("signal") else "nonzero exit"
-        return Outcome(case.id, "finding", stage, symptom, title(case.target.converter, stage, symptom, detail),
-                       message=f"{reason} during step {self.stage!r}", decided_by="last stage the worker reported")
+        assert self.case is not None
+        return lost_outcome(self.case, self.stage, symptom, reason)
 
     def kill(self) -> None:
         if self.process is not None and self.process.is_alive():

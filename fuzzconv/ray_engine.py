@@ -1,0 +1,169 @@
+"""The same campaign with workers as Ray actors, on a local Ray or a cluster.
+
+Each actor serves one frontend, runs jobs with `fuzzconv.workers.run_job` (the code the local
+workers run) and keeps the last pipeline step it entered, which the driver reads when a job
+overruns its time limit. Results come back to the driver, which alone writes the store and
+the campaign database. A dead or hung actor is killed, replaced, and its case recorded as
+`abort` or `hang`, as with local workers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from fuzzconv.case import Case, Outcome
+from fuzzconv.engine import CampaignConfig
+from fuzzconv.workers import READY_TIMEOUT_S, Result, lost_outcome
+
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "OMP_NUM_THREADS": "1"}
+
+
+class CaseRunner:
+    """The actor body: a warm frontend, one job at a time, its current step readable meanwhile."""
+
+    def __init__(self, frontend: str) -> None:
+        import warnings
+
+        from fuzzconv.workers import _warm_up
+
+        warnings.simplefilter("ignore")
+        _warm_up(frontend)
+        self.step = ""
+
+    def ready(self) -> int:
+        return os.getpid()
+
+    def current_step(self) -> str:
+        return self.step
+
+    def run(self, job: dict[str, Any]) -> tuple[str, str]:
+        from fuzzconv.workers import run_job
+
+        def report(step: str) -> None:
+            self.step = step
+
+        self.step = "queued"
+        return run_job(job, report)
+
+
+class RayEngine:
+    """Connects to (or starts) Ray and makes one actor handle per worker slot."""
+
+    def __init__(self, config: CampaignConfig) -> None:
+        import ray
+
+        self.ray = ray
+        self.config = config
+        self.started_ray = False
+        if not ray.is_initialized():
+            if config.ray_address:
+                ray.init(address=config.ray_address, runtime_env={"env_vars": QUIET_ENV}, log_to_driver=False)
+            else:
+                ray.init(num_cpus=max(1, config.jobs), _node_ip_address="127.0.0.1", include_dashboard=False,
+                         runtime_env={"env_vars": QUIET_ENV}, log_to_driver=False)
+                self.started_ray = True
+        self.actor_class = ray.remote(max_concurrency=2)(CaseRunner)
+
+    def handle(self, frontend: str, role: str) -> RayWorkerHandle:
+        # Minimizers take no CPU reservation so they never wait behind the fuzzing actors.
+        return RayWorkerHandle(self, frontend, num_cpus=1.0 if role == "fuzz" else 0.0)
+
+    def shutdown(self) -> None:
+        if self.started_ray:
+            self.ray.shutdown()
+
+
+class RayWorkerHandle:
+    """The engine's view of one actor; same interface as `fuzzconv.workers.WorkerHandle`."""
+
+    def __init__(self, engine: RayEngine, frontend: str, num_cpus: float) -> None:
+        self.engine = engine
+        self.ray = engine.ray
+        self.frontend = frontend
+        self.num_cpus = num_cpus
+        self.case_timeout_s = engine.config.case_timeout_s
+        self.actor: Any = None
+        self.pending: Any = None
+        self.case: Case | None = None
+        self.stage = ""
+        self.limit_s = self.case_timeout_s
+        self.started_at = 0.0
+        self.cases_done = self.restarts = self.hangs = self.aborts = 0
+
+    @property
+    def busy(self) -> bool:
+        return self.case is not None
+
+    def start(self) -> None:
+        self.actor = self.engine.actor_class.options(num_cpus=self.num_cpus).remote(self.frontend)
+        self.ray.get(self.actor.ready.remote(), timeout=READY_TIMEOUT_S)
+
+    def submit(self, case: Case) -> None:
+        self._send(case, {"kind": "run"}, self.case_timeout_s)
+
+    def submit_minimize(self, case: Case, title: str, max_calls: int, budget_s: float) -> None:
+        job = {"kind": "minimize", "title": title, "max_calls": max_calls, "budget_s": budget_s}
+        self._send(case, job, budget_s + 2 * self.case_timeout_s + 60)
+
+    def _send(self, case: Case, job: dict[str, Any], limit_s: float) -> None:
+        self.case, self.limit_s, self.stage = case, limit_s, "queued"
+        self.started_at = time.monotonic()
+        self.pending = self.actor.run.remote({**job, "case": case.to_json()})
+
+    def deadline(self) -> float:
+        return self.started_at + self.limit_s
+
+    def waitable(self) -> None:
+        return None  # the loop polls Ray handles
+
+    def collect(self) -> Result | None:
+        done, _ = self.ray.wait([self.pending], timeout=0)
+        if done:
+            try:
+                kind, payload = self.ray.get(done[0])
+            except self.ray.exceptions.RayError as exc:
+                return self._lost("abort", f"actor died: {type(exc).__name__}")
+            return self._answer(kind, payload)
+        if time.monotonic() > self.deadline():
+            return self._lost("hang", f"no answer within {self.limit_s:g}s")
+        return None
+
+    def _answer(self, kind: str, payload: str) -> Result:
+        import json
+
+        outcome = Outcome.from_json(json.loads(payload)) if kind == "done" else None
+        reduced = json.loads(payload) if kind == "reduced" else None
+        return self._finish(outcome, payload if kind == "error" else "", reduced)
+
+    def _lost(self, symptom: str, reason: str) -> Result:
+        assert self.case is not None
+        try:
+            self.stage = self.ray.get(self.actor.current_step.remote(), timeout=2)
+        except Exception:
+            pass  # the actor is gone: keep the step last seen
+        if symptom == "hang":
+            self.hangs += 1
+        else:
+            self.aborts += 1
+        result = self._finish(lost_outcome(self.case, self.stage, symptom, reason))
+        self.restart()
+        return result
+
+    def _finish(self, outcome: Outcome | None, error: str = "", reduced: dict[str, Any] | None = None) -> Result:
+        assert self.case is not None
+        result = Result(self.case, outcome, time.monotonic() - self.started_at, error, reduced)
+        self.case, self.pending = None, None
+        self.cases_done += 1
+        return result
+
+    def restart(self) -> None:
+        self.stop()
+        self.restarts += 1
+        self.start()
+
+    def stop(self) -> None:
+        if self.actor is not None:
+            self.ray.kill(self.actor, no_restart=True)
+            self.actor = None

@@ -1,0 +1,321 @@
+"""The campaign database: schema, round trip, resume, refusals that leave files untouched, a killed writer."""
+
+import hashlib
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from fuzzconv import campaign_db
+from fuzzconv.campaign_db import SCHEMA_VERSION, CampaignDB, CampaignDBError
+from fuzzconv.case import Case, Outcome, OutputDiff
+from fuzzconv.generate import generate_case
+
+
+@cache
+def _case(seed: int, converter: str = "torch-script") -> Case:
+    return generate_case(seed, converter)
+
+
+def _outcome(case: Case, status: str = "pass", title: str = "", stage: str = "", symptom: str = "",
+             seconds: float = 0.5) -> Outcome:
+    return Outcome(case.id, status, stage, symptom, title, message="m", decided_by="test",
+                   versions=(("torch", "2.13.0"),), timings=(("capture", seconds / 2), ("runtime", seconds / 2)),
+                   onnx_ops=("Add", "Relu"), log_tail="a long log")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _refused(path: Path, expected: str) -> str:
+    before, listing = _digest(path), sorted(os.listdir(path.parent))
+    with pytest.raises(CampaignDBError) as info:
+        CampaignDB.open(path)
+    message = str(info.value)
+    assert expected in message and "--out" in message and "\n" not in message, message
+    assert _digest(path) == before and sorted(os.listdir(path.parent)) == listing
+    return message
+
+
+def test_new_database_has_schema_wal_and_meta(tmp_path):
+    path = tmp_path / "out" / "campaign.sqlite"
+    with CampaignDB.open(path) as db:
+        pragma = {name: db.conn.execute(f"PRAGMA {name}").fetchone()[0]
+                  for name in ("journal_mode", "synchronous", "user_version", "busy_timeout")}
+        assert pragma == {"journal_mode": "wal", "synchronous": 1, "user_version": SCHEMA_VERSION,
+                          "busy_timeout": 10000}
+        meta = db.meta()
+        assert meta["application"] == "fuzzconv" and meta["schema"] == SCHEMA_VERSION and meta["created"]
+        names = {row[0] for row in db.conn.execute("SELECT name FROM sqlite_master")}
+        assert {"meta", "runs", "cases", "coverage", "titles", "cases_converter_index"} <= names
+    with CampaignDB.open(path) as db:  # reopening an up-to-date file changes nothing
+        assert db.meta() == meta
+
+
+def test_empty_file_is_initialised(tmp_path):
+    path = tmp_path / "campaign.sqlite"
+    path.touch()  # what a crash right after creating the file leaves
+    with CampaignDB.open(path) as db:
+        assert db.meta()["application"] == "fuzzconv"
+
+
+def test_record_round_trip(tmp_path):
+    case = _case(1)
+    diff = OutputDiff("out", True, True, True, float("inf"), 1e-3, 1e-4, False, (2, 3), (2, 3), "float32", "float32")
+    outcome = Outcome(case.id, "finding", "runtime-kernel", "wrong-model", "t: wrong", "msg", "compare",
+                      (diff,), (("onnx", "1.18"),), (("capture", 0.25), ("runtime", 0.5)), ("Add",), "log")
+    with CampaignDB.open(tmp_path / "c.sqlite") as db:
+        run = db.start_run(5, ["torch-script"], {"argv": ["fuzz"], "out": tmp_path})
+        assert db.record_case(case, outcome, run, 3)
+        assert db.has_case(case.id) and not db.has_case("0" * 16)
+        [row] = list(db.iter_cases("converter = ?", ("torch-script",)))
+    assert Case.from_json(row["case"]) == case
+    assert Outcome.from_json(row["outcome"]).diffs[0].max_abs_err == float("inf")
+    assert Outcome.from_json({**row["outcome"], "log_tail": "log"}) == outcome
+    assert row["case_id"] == case.id and row["run_id"] == run and row["generation_index"] == 3
+    assert row["data_seed"] == case.data_seed and row["opset"] == case.target.opset and row["frontend"] == "torch"
+    assert (row["status"], row["stage"], row["symptom"], row["title"]) == (
+        "finding", "runtime-kernel", "wrong-model", "t: wrong")
+    assert row["timings"] == {"capture": 0.25, "runtime": 0.5} and row["total_s"] == 0.75
+    assert row["source_ops"] == list(case.graph.op_sequence) and row["node_count"] == len(case.graph.nodes)
+    assert row["onnx_ops"] == ["Add"] and row["versions"] == {"onnx": "1.18"} and row["finished"].endswith("Z")
+
+
+def test_same_case_recorded_twice_is_stored_once(tmp_path):
+    case = _case(2)
+    path = tmp_path / "c.sqlite"
+    with CampaignDB.open(path) as db:
+        run = db.start_run(1, ["torch-script"], {})
+        assert db.record_case(case, _outcome(case), run, 0)
+        assert not db.record_case(case, _outcome(case, "finding", "other"), run, 9)
+    with CampaignDB.open(path) as db:  # after a resume too
+        assert not db.record_case(case, _outcome(case), db.start_run(1, ["torch-script"], {}), 0)
+        rows = list(db.iter_cases())
+    assert len(rows) == 1 and rows[0]["status"] == "pass" and rows[0]["generation_index"] == 0
+
+
+def test_next_generation_index_continues_after_the_max(tmp_path):
+    path = tmp_path / "c.sqlite"
+    with CampaignDB.open(path) as db:
+        assert db.next_generation_index("torch-script") == 0
+        run = db.start_run(1, ["torch-script", "tf2onnx"], {})
+        for index in (0, 4, 2):
+            db.record_case(_case(index), _outcome(_case(index)), run, index)
+        db.record_case(_case(10), _outcome(_case(10)), run, -1)  # not from the seed stream
+        keras = _case(1, "tf2onnx")
+        db.record_case(keras, _outcome(keras), run, 7)
+    with CampaignDB.open(path) as db:
+        assert db.next_generation_index("torch-script") == 5
+        assert db.next_generation_index("tf2onnx") == 8
+        assert db.next_generation_index("torch-dynamo") == 0
+
+
+def test_totals_carry_over_across_reopen(tmp_path):
+    path = tmp_path / "c.sqlite"
+    with CampaignDB.open(path) as db:
+        run = db.start_run(1, ["torch-script"], {})
+        db.record_case(_case(0), _outcome(_case(0)), run, 0)
+        db.record_case(_case(1), _outcome(_case(1), "invalid", "bad attr"), run, 1)
+        db.end_run(run)
+    with CampaignDB.open(path) as db:
+        run = db.start_run(1, ["torch-script"], {})
+        db.record_case(_case(2), _outcome(_case(2), "finding", "t", "conversion", "crash", seconds=1.0), run, 2)
+        first = db.totals()
+    with CampaignDB.open(path) as db:
+        assert db.totals() == first
+    assert first["cases"] == {"torch-script": 3} and first["runs"] == 2
+    assert first["busy_s"]["torch-script"] == pytest.approx(2.0)
+    assert first["statuses"] == {("torch-script", "pass"): 1, ("torch-script", "invalid"): 1,
+                                 ("torch-script", "finding"): 1}
+    assert first["stages"] == {("torch-script", "conversion", "crash"): 1}
+    assert first["invalid_titles"] == {"bad attr": 1}
+
+
+def test_coverage_reports_only_new_keys(tmp_path):
+    with CampaignDB.open(tmp_path / "c.sqlite") as db:
+        assert db.add_coverage({"op:torch:add", "op:torch:mul"}, "a" * 16) == {"op:torch:add", "op:torch:mul"}
+        assert db.add_coverage({"op:torch:add", "edge:torch:add>mul"}, "b" * 16) == {"edge:torch:add>mul"}
+        assert db.add_coverage(set(), "c" * 16) == set()
+        assert db.coverage_keys() == {"op:torch:add", "op:torch:mul", "edge:torch:add>mul"}
+        first = db.conn.execute("SELECT first_case_id FROM coverage WHERE key = 'op:torch:add'").fetchone()[0]
+    assert first == "a" * 16
+
+
+def test_garbage_file_is_refused_untouched(tmp_path):
+    path = tmp_path / "campaign.sqlite"
+    path.write_bytes(random.Random(0).randbytes(8192))
+    _refused(path, "is not a SQLite database")
+
+
+@pytest.mark.parametrize("schema", ["CREATE TABLE songs (title TEXT)", "CREATE TABLE meta (k, v)"])
+def test_foreign_sqlite_database_is_refused_untouched(tmp_path, schema):
+    path = tmp_path / "campaign.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(schema)
+    conn.close()
+    message = _refused(path, "is not a fuzzconv campaign database")
+    assert schema.split()[2] in message
+
+
+def test_newer_schema_is_refused_untouched(tmp_path):
+    path = tmp_path / "campaign.sqlite"
+    CampaignDB.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    _refused(path, f"schema {SCHEMA_VERSION + 1}, newer than")
+
+
+def test_registered_migration_upgrades_in_place(tmp_path, monkeypatch):
+    path = tmp_path / "campaign.sqlite"
+    with CampaignDB.open(path) as db:
+        db.record_case(_case(0), _outcome(_case(0)), db.start_run(1, ["torch-script"], {}), 0)
+
+    def add_notes(conn: sqlite3.Connection) -> None:
+        conn.execute("ALTER TABLE cases ADD COLUMN notes TEXT NOT NULL DEFAULT ''")
+
+    monkeypatch.setattr(campaign_db, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(campaign_db, "MIGRATIONS", {SCHEMA_VERSION: add_notes})
+    with CampaignDB.open(path) as db:
+        assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+        assert db.meta()["schema"] == SCHEMA_VERSION + 1
+        [row] = list(db.iter_cases())
+    assert row["notes"] == "" and row["case_id"] == _case(0).id
+    with CampaignDB.open(tmp_path / "fresh.sqlite") as db:  # a new file gets the base schema, then migrations
+        assert "notes" in [col[0] for col in db.conn.execute("SELECT * FROM cases LIMIT 0").description]
+
+
+def test_failed_or_missing_migration_leaves_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "campaign.sqlite"
+    CampaignDB.open(path).close()
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("migration bug")
+
+    monkeypatch.setattr(campaign_db, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(campaign_db, "MIGRATIONS", {SCHEMA_VERSION: broken})
+    with pytest.raises(RuntimeError):
+        CampaignDB.open(path)
+    monkeypatch.setattr(campaign_db, "MIGRATIONS", {})
+    with pytest.raises(CampaignDBError, match="cannot upgrade"):
+        CampaignDB.open(path)
+    monkeypatch.undo()
+    with CampaignDB.open(path) as db:
+        assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert "half_done" not in {r[0] for r in db.conn.execute("SELECT name FROM sqlite_master")}
+
+
+def test_transaction_is_all_or_nothing(tmp_path):
+    with CampaignDB.open(tmp_path / "c.sqlite") as db:
+        run = db.start_run(1, ["torch-script"], {})
+        with pytest.raises(KeyError), db.transaction():
+            db.record_case(_case(0), _outcome(_case(0)), run, 0)
+            db.add_coverage({"k"}, _case(0).id)
+            raise KeyError("crash between the two writes")
+        assert not db.has_case(_case(0).id) and db.coverage_keys() == set()
+
+
+def test_summary_numbers(tmp_path):
+    path = tmp_path / "c.sqlite"
+    with CampaignDB.open(path) as db:
+        run = db.start_run(1, ["torch-script", "tf2onnx"], {})
+        for i in range(3):
+            db.record_case(_case(i), _outcome(_case(i), seconds=0.5), run, i)
+        db.record_case(_case(3), _outcome(_case(3), "finding", "A", "conversion", "crash", 1.5), run, 3)
+        db.record_case(_case(4), _outcome(_case(4), "invalid", "I", seconds=1.0), run, 4)
+        keras = [_case(i, "tf2onnx") for i in range(3)]
+        db.record_case(keras[0], _outcome(keras[0], "finding", "A", "conversion", "crash", 2.0), run, 0)
+        db.record_case(keras[1], _outcome(keras[1], "finding", "B", "runtime-kernel", "wrong-model", 1.0), run, 1)
+        db.record_case(keras[2], _outcome(keras[2], "environment", "E", "environment", "crash", 1.0), run, 2)
+        db.add_coverage({"a", "b", "c"}, keras[0].id)
+        db.end_run(run)
+    with CampaignDB.open(path, readonly=True) as db:
+        summary = db.summary()
+    assert summary["runs"] == 1 and summary["cases"] == 8 and summary["coverage"] == 3
+    assert summary["first"] <= summary["last"]
+    torch = summary["converters"]["torch-script"]
+    assert torch["cases"] == 5 and torch["busy_s"] == pytest.approx(4.0) and torch["cases_per_s"] == pytest.approx(1.25)
+    assert torch["statuses"] == {"pass": 3, "finding": 1, "invalid": 1}
+    assert summary["converters"]["tf2onnx"]["statuses"] == {"finding": 2, "environment": 1}
+    assert summary["stages"][0] == {"status": "finding", "stage": "conversion", "symptom": "crash", "cases": 2}
+    assert len(summary["stages"]) == 3
+    assert [(t["title"], t["cases"]) for t in summary["top_titles"]] == [("A", 2), ("B", 1), ("E", 1), ("I", 1)]
+    assert summary["invalid"] == 1 and summary["invalid_rate"] == pytest.approx(1 / 8)
+
+
+def test_readonly_open(tmp_path):
+    path = tmp_path / "c.sqlite"
+    with pytest.raises(CampaignDBError, match="holds no campaign"):
+        CampaignDB.open(path, readonly=True)
+    assert not path.exists()
+    with CampaignDB.open(path) as writer, CampaignDB.open(path, readonly=True) as reader:
+        writer.record_case(_case(0), _outcome(_case(0)), writer.start_run(1, [], {}), 0)
+        assert reader.has_case(_case(0).id)
+        with pytest.raises(sqlite3.OperationalError):
+            reader.add_coverage({"k"}, "x")
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from fuzzconv.campaign_db import CampaignDB
+from fuzzconv.case import Outcome
+from fuzzconv.generate import generate_case
+
+db = CampaignDB.open(Path(sys.argv[1]))
+run = db.start_run(7, ["torch-script"], {})
+index = 0
+while True:
+    case = generate_case(index, "torch-script", max_nodes=2)
+    with db.transaction():
+        db.record_case(case, Outcome(case.id, "pass", timings=(("capture", 0.001),)), run, index)
+        db.add_coverage({f"index:{index}"}, case.id)
+    print(case.id, flush=True)
+    index += 1
+"""
+
+
+def test_killed_writer_leaves_only_complete_rows(tmp_path):
+    path = tmp_path / "campaign.sqlite"
+    child = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    guard = threading.Timer(15, child.kill)
+    guard.start()
+    committed = []
+    try:
+        for line in child.stdout:
+            committed.append(line.strip())
+            if len(committed) == 20:  # a reader while the writer runs
+                with CampaignDB.open(path, readonly=True) as reader:
+                    assert reader.summary()["cases"] >= 20
+            if len(committed) == 60:
+                os.kill(child.pid, signal.SIGKILL)
+                break
+    finally:
+        guard.cancel()
+        child.kill()
+        child.wait()
+        committed += [line.strip() for line in child.stdout.read().splitlines()]
+    assert child.returncode == -signal.SIGKILL and len(committed) >= 60
+    assert Path(f"{path}-wal").exists()  # the killed writer left its log: reopening must recover it
+    with CampaignDB.open(path) as db:
+        assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = list(db.iter_cases())
+        ids = [row["case_id"] for row in rows]
+        assert len(ids) == len(set(ids)) and set(committed) <= set(ids)
+        for row in rows:
+            assert None not in [v for k, v in row.items() if k != "generation_index"]
+            assert Case.from_json(row["case"]).id == row["case_id"]
+        indexes = sorted(row["generation_index"] for row in rows)
+        assert indexes == list(range(len(rows)))
+        assert db.coverage_keys() == {f"index:{i}" for i in indexes}  # case and coverage commit together
+        assert db.next_generation_index("torch-script") == len(rows)
+        assert db.record_case(_case(999), _outcome(_case(999)), db.start_run(7, [], {}), len(rows))
