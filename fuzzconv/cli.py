@@ -137,11 +137,9 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 
 
 def open_campaign_db(out: Path) -> Any:
-    """The campaign database of an output folder, or None while that module is not installed."""
-    try:
-        from fuzzconv.campaign_db import CampaignDB, CampaignDBError
-    except ImportError:
-        return None
+    """The campaign database of an output folder; a foreign or corrupt file is refused untouched."""
+    from fuzzconv.campaign_db import CampaignDB, CampaignDBError
+
     try:
         return CampaignDB.open(out / "campaign.sqlite")
     except CampaignDBError as exc:
@@ -264,6 +262,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from fuzzconv.campaign_db import CampaignDB, CampaignDBError
+    from fuzzconv.report_console import print_status
+
+    path = Path(args.out) / "campaign.sqlite"
+    if not path.is_file():
+        raise UsageError(f"no campaign database at {path}; run `fuzzconv fuzz --out {args.out}` first")
+    try:
+        with CampaignDB.open(path, readonly=True) as db:
+            summary = db.summary()
+    except CampaignDBError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(summary, indent=1, sort_keys=True))
+    else:
+        print_status(path, summary)
+    return 0
+
+
 def cmd_ops(args: argparse.Namespace) -> int:
     from fuzzconv import ops
     from fuzzconv.report_console import print_ops
@@ -320,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--all", action="store_true", help="write report.md for every bucket and crashes/INDEX.md")
     report.add_argument("--out", default=".", help="campaign folder for --all (default: current folder)")
     report.set_defaults(func=cmd_report)
+
+    status = sub.add_parser("status", help="summary of a stored campaign (from its database)")
+    status.add_argument("out", nargs="?", default=".", help="the campaign's output folder (default: current)")
+    status.add_argument("--json", action="store_true", help="print the summary as JSON")
+    status.set_defaults(func=cmd_status)
 
     ops_cmd = sub.add_parser("ops", help="list the operator registry")
     ops_cmd.add_argument("--frontend", choices=("torch", "keras"))

@@ -257,6 +257,8 @@ class Campaign:
         self.stats.coverage |= self.db.coverage_keys()
         totals = self.db.totals()
         self.stats.carried_cases = int(sum(totals.get("cases", {}).values()))
+        for name in ("cases", "busy_s", "statuses", "stages", "invalid_titles"):
+            getattr(self.stats, name).update(totals.get(name, {}))
 
     def _shut_down(self) -> None:
         for worker in [*self.workers, *self.minimizers.values()]:
@@ -279,9 +281,16 @@ class Campaign:
             self.stats.internal_errors += 1
             self.store.save_internal_error(case, result.error)
             return
-        if self.db is not None:
-            self.db.record_case(case, outcome, self.run_id, self.index_of.pop(case.id, -1))
-        self._count(converter, outcome)
+        index = self.index_of.pop(case.id, -1)
+        if self.db is None:
+            self._count_file_cover(case, outcome)
+            return
+        with self.db.transaction():  # the case row and its coverage keys land together or not at all
+            self.db.record_case(case, outcome, self.run_id, index, elapsed_s=result.elapsed_s)
+            self._count_file_cover(case, outcome)
+
+    def _count_file_cover(self, case: Case, outcome: Outcome) -> None:
+        self._count(case.target.converter, outcome)
         if outcome.status in ("finding", "environment"):
             self._file(case, outcome)
         self._cover(case, outcome)

@@ -143,3 +143,24 @@ def passes_by_name(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["seconds"] += report["seconds"]
         row["nodes_after"] = report["nodes_after"]
     return list(rows.values())
+
+
+def print_status(path: Any, summary: dict[str, Any]) -> None:
+    console.print(f"campaign {path}: {summary.get('runs', 0)} run(s), {summary.get('cases', 0)} cases, "
+                  f"{summary.get('first', '')} .. {summary.get('last', '')}")
+    table = Table(title="converters")
+    for column in ("converter", "cases", "cases/s", "busy s", "statuses"):
+        table.add_column(column, justify="left" if column in ("converter", "statuses") else "right")
+    for converter, row in sorted(summary.get("converters", {}).items()):
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(row.get("statuses", {}).items()))
+        table.add_row(converter, str(row.get("cases", 0)), f"{row.get('cases_per_s', 0):.2f}",
+                      f"{row.get('busy_s', 0):.0f}", statuses)
+    console.print(table)
+    titles = Table(title="top titles")
+    titles.add_column("cases", justify="right")
+    titles.add_column("title")
+    for entry in summary.get("top_titles", []):
+        titles.add_row(str(entry.get("cases", "")), escape(str(entry.get("title", ""))))
+    console.print(titles)
+    console.print(f"coverage keys: {summary.get('coverage', 0)}; invalid: {summary.get('invalid', 0)} "
+                  f"({100 * float(summary.get('invalid_rate', 0)):.1f}%)")

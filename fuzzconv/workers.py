@@ -65,10 +65,19 @@ def _warm_up(frontend: str) -> None:
     import onnxruntime  # noqa: F401
 
 
+# A module a worker imports at start, named by this variable: how tests inject a converter
+# that crashes or hangs the process for real (see tests/fault_converters.py).
+PLUGIN_VARIABLE = "FUZZCONV_WORKER_PLUGIN"
+
+
 def worker_main(conn: Connection, frontend: str, log_path: str | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _quiet_process(log_path)
     _warm_up(frontend)
+    if os.environ.get(PLUGIN_VARIABLE):
+        import importlib
+
+        importlib.import_module(os.environ[PLUGIN_VARIABLE])
     conn.send(("ready", os.getpid()))
     while True:
         try:

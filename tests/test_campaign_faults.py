@@ -1,0 +1,87 @@
+"""Long-campaign robustness: real segfaults and hangs, SIGKILL of the main process and resume."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def fuzz(out, seconds, extra_env=None, extra_args=()):
+    env = {**os.environ, "PYTHONPATH": ROOT, **(extra_env or {})}
+    return [sys.executable, "-m", "fuzzconv.cli", "fuzz", "-j", "1", "--converter", "torch-script", "--time",
+            f"{seconds}s", "--seed", "9", "--minimize-budget", "0", "--replays", "1", "--out", str(out),
+            *extra_args], env
+
+
+def test_segfault_and_hang_are_recorded_and_the_campaign_goes_on(tmp_path):
+    out = tmp_path / "faults"
+    argv, env = fuzz(out, 40, {"FUZZCONV_WORKER_PLUGIN": "tests.fault_converters"}, ("--case-timeout", "3s"))
+    run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=400)
+    assert run.returncode == 0, run.stderr[-3000:]
+    titles = {p.read_text().strip() for p in (out / "crashes").glob("*/title.txt")}
+    assert "torch/script: conversion: abort: signal SIGSEGV" in titles, titles
+    assert "torch/script: conversion: hang: time limit" in titles, titles
+    rows = sqlite3.connect(out / "campaign.sqlite").execute(
+        "SELECT status, COUNT(*) FROM cases GROUP BY status").fetchall()
+    assert dict(rows).get("pass", 0) > 10, rows  # fuzzing went on after the faults
+
+
+def _rows(db):
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return connection.execute("SELECT case_id, generation_index FROM cases").fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        connection.close()
+
+
+def test_sigkill_then_resume_loses_nothing_and_stores_nothing_twice(tmp_path):
+    out = tmp_path / "killed"
+    argv, env = fuzz(out, 120)
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = out / "campaign.sqlite"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(_rows(db)) < 60:
+        time.sleep(0.5)
+    before = _rows(db)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert len(before) >= 60
+    argv, env = fuzz(out, 10)
+    resumed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = _rows(db)
+    ids = [case_id for case_id, _ in after]
+    indices = [index for _, index in after]
+    assert len(ids) == len(set(ids)), "a case was stored twice"
+    assert len(indices) == len(set(indices)), "a seed was used twice"
+    assert set(before) <= set(after), "a completed case was lost"
+    assert len(after) > len(before), "the resumed run added new cases"
+    assert "cases from earlier runs" in resumed.stdout
+
+
+def test_foreign_database_is_refused_untouched(tmp_path):
+    out = tmp_path / "foreign"
+    out.mkdir()
+    foreign = out / "campaign.sqlite"
+    connection = sqlite3.connect(foreign)
+    connection.execute("CREATE TABLE invoices (id INTEGER)")
+    connection.commit()
+    connection.close()
+    before = foreign.read_bytes()
+    argv, env = fuzz(out, 5)
+    run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "not a fuzzconv campaign database" in run.stderr and "--out" in run.stderr
+    assert foreign.read_bytes() == before
+    assert json.dumps(sorted(p.name for p in out.iterdir())) == json.dumps(["campaign.sqlite", "corpus", "crashes"])
