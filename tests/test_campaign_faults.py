@@ -36,13 +36,16 @@ def test_segfault_and_hang_are_recorded_and_the_campaign_goes_on(tmp_path):
 
 
 def _rows(db):
-    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return connection.execute("SELECT case_id, generation_index FROM cases").fetchall()
-    except sqlite3.OperationalError:
+    if not db.exists():
         return []
-    finally:
-        connection.close()
+    try:
+        connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return connection.execute("SELECT case_id, generation_index FROM cases").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.OperationalError:  # not created yet, or busy
+        return []
 
 
 def test_sigkill_then_resume_loses_nothing_and_stores_nothing_twice(tmp_path):
