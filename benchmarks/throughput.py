@@ -1,6 +1,9 @@
-"""Cases per second per converter in one campaign run, and each converter's cost relative to TorchScript.
+"""Throughput and harness overhead: each converter alone, with 1 and with 2 workers.
 
-Not part of the pass/fail suite. Usage: python benchmarks/throughput.py [SECONDS]
+Prints cases/s (wall clock), the speed-up of 2 workers over 1, and the harness overhead: the
+share of worker wall time spent outside the converter, the source model's run and onnxruntime
+(that is generation, materialization, comparison, storage and IPC). Not part of the test
+suite. Usage: python benchmarks/throughput.py [SECONDS_PER_RUN] [CONVERTER ...]
 """
 
 from __future__ import annotations
@@ -10,24 +13,44 @@ import tempfile
 from pathlib import Path
 
 from fuzzconv.case import CONVERTERS
-from fuzzconv.engine import Campaign, CampaignConfig, summary_rows
+from fuzzconv.engine import Campaign, CampaignConfig, Stats
 from fuzzconv.store import Store
+
+# Pipeline steps that are the tools' own work, not the harness's.
+TOOL_STEPS = ("source", "source-float64", "convert", "validate", "runtime-load", "runtime-run-off", "runtime-run-on",
+              "toggle-converter-optimize-off", "toggle-reference", "toggle-ort-transformers", "localize")
+NNSMITH_CASES_PER_S = 34.0  # measured on this machine, see ../shared/FACTS.md
+
+
+def run_alone(converter: str, jobs: int, seconds: float) -> Stats:
+    with tempfile.TemporaryDirectory(prefix="fuzzconv-bench-") as folder:
+        config = CampaignConfig(Path(folder), (converter,), seconds, seed=1234, jobs=jobs, replays=1,
+                                minimize_budget_s=0, progress_every_s=1e9)
+        return Campaign(config, Store(Path(folder)).open()).run()
+
+
+def overhead(stats: Stats, jobs: int) -> float:
+    worker_wall = jobs * stats.elapsed_s
+    tool = sum(stats.stage_s[step] for step in TOOL_STEPS)
+    return max(0.0, 1.0 - tool / worker_wall) if worker_wall else 0.0
 
 
 def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
-    with tempfile.TemporaryDirectory(prefix="fuzzconv-bench-") as folder:
-        config = CampaignConfig(Path(folder), CONVERTERS, seconds, seed=1234, progress_every_s=1e9)
-        stats = Campaign(config, Store(Path(folder)).open()).run()
-    rows = {row["converter"]: row for row in summary_rows(stats, CONVERTERS)}
-    baseline = float(rows["torch-script"]["cases_per_s"]) or 1.0
-    print(f"{'converter':14s} {'cases':>7s} {'cases/s':>9s} {'cost vs torch-script':>22s}")
-    for name, row in rows.items():
-        rate = float(row["cases_per_s"])
-        ratio = baseline / rate if rate else float("inf")
-        print(f"{name:14s} {row['cases']:7d} {rate:9.2f} {ratio:21.1f}x")
-    total = sum(int(r["cases"]) for r in rows.values())
-    print(f"all converters: {total / stats.elapsed_s:.2f} cases/s over {stats.elapsed_s:.0f}s wall time")
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
+    converters = tuple(sys.argv[2:]) or CONVERTERS
+    print(f"{'converter':14s} {'workers':>7s} {'cases':>7s} {'cases/s':>9s} {'speed-up':>9s} {'harness':>8s}")
+    for converter in converters:
+        rates = {}
+        for jobs in (1, 2):
+            stats = run_alone(converter, jobs, seconds)
+            cases = sum(stats.cases.values())
+            rates[jobs] = cases / stats.elapsed_s
+            speed_up = f"{rates[jobs] / rates[1]:.2f}x" if jobs == 2 and rates[1] else ""
+            print(f"{converter:14s} {jobs:7d} {cases:7d} {rates[jobs]:9.2f} {speed_up:>9s} "
+                  f"{100 * overhead(stats, jobs):7.1f}%")
+        if converter == "torch-script":
+            print(f"{'':14s} torch-script with 2 workers vs NNSmith's {NNSMITH_CASES_PER_S:.0f} cases/s: "
+                  f"{rates[2] / NNSMITH_CASES_PER_S:.2f}x")
 
 
 if __name__ == "__main__":

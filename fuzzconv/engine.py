@@ -70,6 +70,7 @@ class Stats:
     wrong_at_tolerance: Counter[str] = field(default_factory=Counter)
     minimized: dict[str, tuple[int, int]] = field(default_factory=dict)  # title -> (nodes before, after)
     unminimized: list[str] = field(default_factory=list)
+    stage_s: Counter[str] = field(default_factory=Counter)  # time inside each pipeline step
     carried_cases: int = 0  # cases of earlier runs of a resumed campaign
     interrupted: bool = False
 
@@ -166,6 +167,7 @@ class Campaign:
         self._resume()
         for worker in self.workers:
             worker.start()
+        self.stats.started = time.monotonic()  # the budget is fuzzing time, worker start-up excluded
         deadline = time.monotonic() + self.config.budget_s
         last_progress = time.monotonic()
         try:
@@ -297,6 +299,7 @@ class Campaign:
 
     def _count(self, converter: str, outcome: Outcome) -> None:
         self.stats.statuses[(converter, outcome.status)] += 1
+        self.stats.stage_s.update(dict(outcome.timings))
         if outcome.diffs:
             self.stats.wrong_at_tolerance.update(t for t, wrong in verdicts(outcome.diffs).items() if wrong)
         if outcome.status == "invalid":

@@ -140,8 +140,9 @@ def run_case(case: Case, on_stage: StageCallback = lambda stage: None) -> Outcom
     run = _Run(case, on_stage)
     infer_types(case.graph)  # a case that is not valid is fuzzconv's own bug: fail loudly
     try:
-        with run.stage("source"):
+        with run.stage("materialize"):
             run.built = materialize(case)
+        with run.stage("source"):
             run.expected = run_eager(case.graph.frontend, run.built.model, run.built.inputs)
     except Exception as exc:  # the source framework rejected the graph: invalid, not a finding
         info = crash_info(exc)

@@ -27,6 +27,7 @@ READY_TIMEOUT_S = 180.0
 
 # Where a pipeline stage sits in the stage vocabulary, for hangs and aborts.
 STAGE_OF_STEP = {
+    "materialize": "source",
     "source": "source",
     "convert": "conversion",
     "validate": "validation",
