@@ -78,6 +78,7 @@ _SCHEMA = (
         total_s REAL NOT NULL,
         source_ops TEXT NOT NULL,
         onnx_ops TEXT NOT NULL,
+        coverage_keys TEXT NOT NULL,
         node_count INTEGER NOT NULL,
         versions TEXT NOT NULL,
         finished TEXT NOT NULL,
@@ -101,9 +102,10 @@ _SCHEMA = (
 _CASE_COLUMNS = (
     "case_id", "run_id", "generation_index", "data_seed", "converter", "frontend", "opset", "status",
     "stage", "symptom", "title", "decided_by", "timings", "total_s", "source_ops", "onnx_ops",
-    "node_count", "versions", "finished", "case_json", "outcome_json",
+    "coverage_keys", "node_count", "versions", "finished", "case_json", "outcome_json",
 )
 _JSON_COLUMNS = {"timings": "timings", "source_ops": "source_ops", "onnx_ops": "onnx_ops",
+                 "coverage_keys": "coverage_keys",
                  "versions": "versions", "case_json": "case", "outcome_json": "outcome"}
 
 
@@ -330,13 +332,13 @@ class CampaignDB:
     # --- cases -----------------------------------------------------------------------------
 
     def record_case(self, case: Case, outcome: Outcome, run_id: int, generation_index: int | None,
-                    elapsed_s: float | None = None) -> bool:
+                    elapsed_s: float | None = None, coverage: Iterable[str] = ()) -> bool:
         """Store one executed case; False if its id was already stored (it is then left as it was).
 
         `generation_index` < 0 or None means the case did not come from the seed stream.
         `elapsed_s` defaults to the sum of the outcome's stage timings.
         """
-        row = _case_row(case, outcome, run_id, generation_index, elapsed_s)
+        row = _case_row(case, outcome, run_id, generation_index, elapsed_s, sorted(coverage))
         placeholders = ", ".join("?" for _ in _CASE_COLUMNS)
         with self.transaction():
             cursor = self.conn.execute(
@@ -450,7 +452,7 @@ class CampaignDB:
 
 
 def _case_row(case: Case, outcome: Outcome, run_id: int, generation_index: int | None,
-              elapsed_s: float | None) -> tuple[Any, ...]:
+              elapsed_s: float | None, coverage: list[str]) -> tuple[Any, ...]:
     timings = dict(outcome.timings)
     total = float(elapsed_s) if elapsed_s is not None else float(sum(timings.values()))
     index = generation_index if generation_index is not None and generation_index >= 0 else None
@@ -460,7 +462,7 @@ def _case_row(case: Case, outcome: Outcome, run_id: int, generation_index: int |
         case.id, run_id, index, case.data_seed, case.target.converter, case.graph.frontend, case.target.opset,
         outcome.status, outcome.stage, outcome.symptom, outcome.title, outcome.decided_by,
         _dumps(outcome_json["timings"]), total, _dumps(list(case.graph.op_sequence)),
-        _dumps(list(outcome.onnx_ops)), len(case.graph.nodes), _dumps(dict(outcome.versions)),
+        _dumps(list(outcome.onnx_ops)), _dumps(coverage), len(case.graph.nodes), _dumps(dict(outcome.versions)),
         utc_now(), canonical_json(case.to_json()), _dumps(outcome_json),
     )
 

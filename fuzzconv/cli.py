@@ -92,6 +92,8 @@ def fuzz_config(args: argparse.Namespace) -> CampaignConfig:
         raise UsageError(f"--max-nodes {args.max_nodes} is out of range; use 1..64")
     if args.replays < 1:
         raise UsageError(f"--replays {args.replays} is out of range; use 1 (no replay) or more")
+    if args.recycle_after < 1 or args.memory_limit < 256:
+        raise UsageError("--recycle-after must be at least 1 and --memory-limit at least 256 (MB)")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"-j {args.jobs} is out of range; use 1 or more workers")
     if args.engine == "local" and args.ray_address:
@@ -102,6 +104,7 @@ def fuzz_config(args: argparse.Namespace) -> CampaignConfig:
         Path(args.out), converters, budget_s, seed, args.max_nodes, parse_duration(args.case_timeout),
         replays=args.replays, minimize_budget_s=minimize_s, jobs=args.jobs or (os.cpu_count() or 1),
         shares=parse_shares(args.share, converters), engine=args.engine, ray_address=args.ray_address,
+        recycle_after=args.recycle_after, memory_limit_mb=args.memory_limit,
     )
 
 
@@ -314,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--engine", choices=("local", "ray"), default="local",
                       help="run workers as local processes (default) or as Ray actors")
     fuzz.add_argument("--ray-address", default=None, help="address of a Ray cluster (default: start a local one)")
+    fuzz.add_argument("--recycle-after", type=int, default=300, help="restart a worker after this many cases (default 300)")
+    fuzz.add_argument("--memory-limit", type=int, default=6144, metavar="MB",
+                      help="restart a worker whose memory grows past this (default 6144 MB)")
     fuzz.add_argument("--replays", type=int, default=3, help="runs of a new bucket's case to measure reliability (default 3)")
     fuzz.add_argument("--minimize-budget", default="60s",
                       help="time to minimize each new bucket in a separate worker, or 0 to skip (default 60s)")

@@ -284,18 +284,19 @@ class Campaign:
             self.store.save_internal_error(case, result.error)
             return
         index = self.index_of.pop(case.id, -1)
+        keys = self._keys(case, outcome)
         if self.db is None:
-            self._count_file_cover(case, outcome)
+            self._count_file_cover(case, outcome, keys)
             return
         with self.db.transaction():  # the case row and its coverage keys land together or not at all
-            self.db.record_case(case, outcome, self.run_id, index, elapsed_s=result.elapsed_s)
-            self._count_file_cover(case, outcome)
+            self.db.record_case(case, outcome, self.run_id, index, elapsed_s=result.elapsed_s, coverage=keys)
+            self._count_file_cover(case, outcome, keys)
 
-    def _count_file_cover(self, case: Case, outcome: Outcome) -> None:
+    def _count_file_cover(self, case: Case, outcome: Outcome, keys: set[str]) -> None:
         self._count(case.target.converter, outcome)
         if outcome.status in ("finding", "environment"):
             self._file(case, outcome)
-        self._cover(case, outcome)
+        self._cover(case, outcome, keys)
 
     def _count(self, converter: str, outcome: Outcome) -> None:
         self.stats.statuses[(converter, outcome.status)] += 1
@@ -318,13 +319,16 @@ class Campaign:
         if self.config.minimize_budget_s > 0 and outcome.status == "finding":
             self.minimize_queue[case.graph.frontend].append((case, outcome.title))
 
-    def _cover(self, case: Case, outcome: Outcome) -> None:
+    def _keys(self, case: Case, outcome: Outcome) -> set[str]:
         try:
-            keys = coverage_keys(case, outcome) - self.stats.coverage
+            return coverage_keys(case, outcome)
         except ValueError as exc:  # a case the registry rejects is fuzzconv's own bug
             self.stats.internal_errors += 1
             self.store.save_internal_error(case, f"coverage of an invalid case: {exc}")
-            return
+            return set()
+
+    def _cover(self, case: Case, outcome: Outcome, all_keys: set[str]) -> None:
+        keys = all_keys - self.stats.coverage
         if not keys:
             return
         self.stats.coverage |= keys
