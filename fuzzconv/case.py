@@ -24,6 +24,14 @@ CONVERTER_FRONTEND = {
     "keras-export": "keras",
 }
 CONVERTERS = tuple(CONVERTER_FRONTEND)
+# ONNX opsets each converter accepts here (tf2onnx refuses above 18; torch's TorchScript
+# exporter above 23). `--opset` sweeps are cut to these ranges.
+CONVERTER_OPSETS = {
+    "torch-dynamo": (7, 23),
+    "torch-script": (7, 23),
+    "tf2onnx": (7, 18),
+    "keras-export": (7, 18),
+}
 DTYPES = ("float32", "float64", "float16", "int32", "int64", "bool")
 
 STATUSES = ("pass", "finding", "invalid", "environment")

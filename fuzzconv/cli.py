@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fuzzconv.case import CONVERTERS, Case, CaseError
+from fuzzconv.case import CONVERTER_OPSETS, CONVERTERS, Case, CaseError
 
 if TYPE_CHECKING:
     from fuzzconv.engine import CampaignConfig
@@ -83,6 +83,27 @@ def parse_shares(items: list[str] | None, converters: tuple[str, ...]) -> dict[s
     return shares
 
 
+def parse_opsets(text: str | None, converters: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """`--opset 17` pins, `--opset 13-18` sweeps; each converter gets the part of it that it accepts."""
+    if text is None:
+        return {}
+    match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+))?\s*", text)
+    if match is None:
+        raise UsageError(f"bad --opset {text!r}; use one opset like 17 or a range like 13-18")
+    low = int(match.group(1))
+    high = int(match.group(2) or low)
+    if high < low:
+        raise UsageError(f"bad --opset {text!r}: the range is empty; write it low-high, like 13-18")
+    chosen = {}
+    for converter in converters:
+        first, last = CONVERTER_OPSETS[converter]
+        opsets = tuple(range(max(low, first), min(high, last) + 1))
+        if not opsets:
+            raise UsageError(f"--opset {text} has no opset that {converter} accepts; it takes {first}..{last}")
+        chosen[converter] = opsets
+    return chosen
+
+
 def fuzz_config(args: argparse.Namespace) -> CampaignConfig:
     from fuzzconv.engine import CampaignConfig
 
@@ -105,6 +126,7 @@ def fuzz_config(args: argparse.Namespace) -> CampaignConfig:
         replays=args.replays, minimize_budget_s=minimize_s, jobs=args.jobs or (os.cpu_count() or 1),
         shares=parse_shares(args.share, converters), engine=args.engine, ray_address=args.ray_address,
         recycle_after=args.recycle_after, memory_limit_mb=args.memory_limit,
+        opsets=parse_opsets(args.opset, converters),
     )
 
 
@@ -311,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--max-nodes", type=int, default=8, help="largest graph, in operators (default 8)")
     fuzz.add_argument("--out", default=".", help="folder for corpus/ and crashes/ (default: current folder)")
     fuzz.add_argument("--case-timeout", default="60s", help="time limit of one case (default 60s)")
+    fuzz.add_argument("--opset", default=None, metavar="N|LOW-HIGH",
+                      help="ONNX opset to pin (17) or sweep (13-18); default: each converter's own default")
     fuzz.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: number of cores)")
     fuzz.add_argument("--share", action="append", metavar="CONVERTER=WEIGHT",
                       help="wall-time weight of a converter, repeatable (default: equal shares)")

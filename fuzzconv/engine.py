@@ -46,6 +46,7 @@ class CampaignConfig:
     memory_limit_mb: int = 6144
     engine: str = "local"
     ray_address: str | None = None
+    opsets: dict[str, tuple[int, ...]] = field(default_factory=dict)  # converter -> swept opsets; default: its own
 
     def share(self, converter: str) -> float:
         return self.shares.get(converter, 1.0)
@@ -228,7 +229,9 @@ class Campaign:
         converter = min(mine, key=lambda c: (self.stats.busy_s[c] / self.config.share(c), self.stats.cases[c]))
         index = self.counters[converter]
         self.counters[converter] += 1
-        case = generate_case(case_seed(self.config.seed, converter, index), converter, self.config.max_nodes)
+        opsets = self.config.opsets.get(converter)
+        opset = opsets[index % len(opsets)] if opsets else None
+        case = generate_case(case_seed(self.config.seed, converter, index), converter, self.config.max_nodes, opset)
         self.index_of[case.id] = index
         return case
 
@@ -362,6 +365,7 @@ def _config_json(config: CampaignConfig) -> dict[str, Any]:
         "budget_s": config.budget_s, "max_nodes": config.max_nodes, "case_timeout_s": config.case_timeout_s,
         "jobs": config.jobs, "shares": config.shares, "replays": config.replays,
         "minimize_budget_s": config.minimize_budget_s, "engine": config.engine,
+        "opsets": {c: list(o) for c, o in config.opsets.items()},
     }
 
 

@@ -101,3 +101,20 @@ def test_help_does_not_import_frameworks():
     code = "import sys, fuzzconv.cli; fuzzconv.cli.build_parser(); print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_opset_sweep_is_cut_to_each_converter():
+    from fuzzconv.cli import parse_opsets
+
+    swept = parse_opsets("16-20", ("tf2onnx", "torch-script"))
+    assert swept == {"tf2onnx": (16, 17, 18), "torch-script": (16, 17, 18, 19, 20)}
+    assert parse_opsets("17", ("torch-dynamo",)) == {"torch-dynamo": (17,)}
+
+
+@pytest.mark.parametrize("text, message", [("20-22", "no opset that tf2onnx accepts"), ("x", "bad --opset"),
+                                           ("18-13", "range is empty")])
+def test_bad_opsets(text, message):
+    from fuzzconv.cli import parse_opsets
+
+    with pytest.raises(UsageError, match=message):
+        parse_opsets(text, ("tf2onnx",))
