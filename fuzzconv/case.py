@@ -252,6 +252,7 @@ class Outcome:
     timings: tuple[tuple[str, float], ...] = ()
     onnx_ops: tuple[str, ...] = ()
     log_tail: str = ""
+    onnx_keys: tuple[str, ...] = ()  # coverage of the converted graph (see fuzzconv.coverage)
 
     @property
     def is_finding(self) -> bool:
@@ -271,6 +272,7 @@ class Outcome:
             "versions": dict(self.versions),
             "timings": {k: round(v, 6) for k, v in self.timings},
             "onnx_ops": list(self.onnx_ops),
+            "onnx_keys": list(self.onnx_keys),
             "log_tail": self.log_tail,
         }
 
@@ -289,6 +291,7 @@ class Outcome:
             versions=tuple(sorted((str(k), str(v)) for k, v in obj.get("versions", {}).items())),
             timings=tuple((str(k), float(v)) for k, v in obj.get("timings", {}).items()),
             onnx_ops=tuple(str(op) for op in obj.get("onnx_ops", [])),
+            onnx_keys=tuple(str(key) for key in obj.get("onnx_keys", [])),
             log_tail=str(obj.get("log_tail", "")),
         )
 

@@ -1,20 +1,99 @@
-"""Coverage keys of a run: source operators and edges, converted ONNX operators and pairs."""
+"""Architectural coverage keys of a run, on the source graph and on the converted ONNX graph.
+
+Kinds (the prefix of each key):
+- `op`, `edge`, `ngram3`, `ngram4`: operators, producer>consumer pairs, and operator n-grams
+  along input-to-output paths of the source graph, per frontend;
+- `attr`: an operator's attribute value, binned; `dtype-rank`: an operator's first argument;
+- `onnx`, `onnx-edge`, `onnx-ngram3`: the same for the converted ONNX graph, per converter
+  (computed in the worker from the model, carried in `Outcome.onnx_keys`).
+The universes of `op` and `edge` come from the registry.
+"""
 
 from __future__ import annotations
 
-from fuzzconv.case import Case, Outcome
-from fuzzconv.graphcheck import producers
+from collections.abc import Iterable, Iterator
+
+from fuzzconv import ops
+from fuzzconv.case import AttrValue, Case, Graph, Outcome
+from fuzzconv.graphcheck import infer_types, producers
+
+NGRAM_LENGTHS = (3, 4)
+KINDS = ("op", "edge", "ngram3", "ngram4", "attr", "dtype-rank", "onnx", "onnx-edge", "onnx-ngram3")
 
 
 def coverage_keys(case: Case, outcome: Outcome | None) -> set[str]:
     graph = case.graph
-    producer = producers(graph)
-    keys = {f"op:{graph.frontend}:{node.op}" for node in graph.nodes}
-    for node in graph.nodes:
-        for arg in node.args:
-            if arg in producer:
-                keys.add(f"edge:{graph.frontend}:{producer[arg].op}>{node.op}")
+    keys = source_keys(graph)
     if outcome is not None:
         converter = case.target.converter
         keys.update(f"onnx:{converter}:{op}" for op in outcome.onnx_ops)
+        keys.update(f"{key.split(':', 1)[0]}:{converter}:{key.split(':', 1)[1]}" for key in outcome.onnx_keys)
     return keys
+
+
+def source_keys(graph: Graph) -> set[str]:
+    frontend = graph.frontend
+    keys = {f"op:{frontend}:{node.op}" for node in graph.nodes}
+    edges = graph_edges(graph)
+    keys.update(f"edge:{frontend}:{a}>{b}" for a, b in edges)
+    for length in NGRAM_LENGTHS:
+        keys.update(f"ngram{length}:{frontend}:{'>'.join(path)}" for path in ngrams(edges, length))
+    types = infer_types(graph)
+    for node in graph.nodes:
+        keys.update(f"attr:{frontend}:{node.op}:{name}={attr_bin(value)}" for name, value in node.attrs)
+        if node.args:
+            first = types[node.args[0]]
+            keys.add(f"dtype-rank:{frontend}:{node.op}:{first.dtype}/{first.rank}")
+    return keys
+
+
+def graph_edges(graph: Graph) -> list[tuple[str, str]]:
+    """(producer op, consumer op) for every tensor passed between two nodes."""
+    producer = producers(graph)
+    return [(producer[arg].op, node.op) for node in graph.nodes for arg in node.args if arg in producer]
+
+
+def ngrams(edges: Iterable[tuple[str, str]], length: int) -> set[tuple[str, ...]]:
+    """Operator sequences of `length` along paths, from an edge list of op names."""
+    following: dict[str, set[str]] = {}
+    for a, b in edges:
+        following.setdefault(a, set()).add(b)
+    return {path for start in following for path in _walks(start, following, length)}
+
+
+def _walks(start: str, following: dict[str, set[str]], length: int) -> Iterator[tuple[str, ...]]:
+    if length == 1:
+        yield (start,)
+        return
+    for nxt in sorted(following.get(start, ())):
+        for rest in _walks(nxt, following, length - 1):
+            yield (start, *rest)
+
+
+def attr_bin(value: AttrValue) -> str:
+    """A coarse bin: exact for flags, words and small integers, a class for the rest."""
+    if isinstance(value, (bool, str)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value) if -2 <= value <= 4 else ("neg" if value < 0 else "big")
+    if isinstance(value, float):
+        return "0" if value == 0 else "neg" if value < 0 else "lt1" if value < 1 else "ge1"
+    return "(" + ",".join(attr_bin(v) for v in value) + ")"
+
+
+def onnx_graph_keys(model_bytes: bytes) -> tuple[str, ...]:
+    """Edge and 3-gram keys of a converted ONNX graph (kind:ops, the converter added later)."""
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    made_by = {out: node.op_type for node in model.graph.node for out in node.output}
+    edges = [(made_by[name], node.op_type) for node in model.graph.node for name in node.input if name in made_by]
+    keys = {f"onnx-edge:{a}>{b}" for a, b in edges}
+    keys.update(f"onnx-ngram3:{'>'.join(path)}" for path in ngrams(edges, 3))
+    return tuple(sorted(keys))
+
+
+def universe(frontend: str) -> dict[str, int]:
+    """How many `op` and `edge` keys a frontend could reach, from the registry."""
+    count = len(ops.for_frontend(frontend))
+    return {"op": count, "edge": count * count}

@@ -111,6 +111,9 @@ class _Builder:
         pending.append(graph_input)
         return _Tensor(graph_input.name, tensor_type, arg.domain)
 
+    def fits_first(self, op: Op, tensor: _Tensor) -> bool:
+        return bool(op.args) and op.args[0].like is None and self._fits(tensor, op.args[0], None)
+
     @staticmethod
     def _fits(tensor: _Tensor, arg: Arg, wanted: TensorType | None) -> bool:
         if not domain_satisfied(tensor.domain, arg.domain):
@@ -121,10 +124,11 @@ class _Builder:
             return False
         return all(tensor.type.shape[a] >= m for a, m in enumerate(arg.min_dims) if a < tensor.type.rank)
 
-    def try_add(self, op: Op) -> bool:
+    def try_add(self, op: Op, first: _Tensor | None = None) -> bool:
+        """Place `op` (fed `first` as its first argument when given); False if it does not fit."""
         pending: list[GraphInput] = []
-        args: list[_Tensor] = []
-        for arg in op.args:
+        args: list[_Tensor] = [first] if first is not None else []
+        for arg in op.args[len(args):]:
             args.append(self.pick_arg(arg, tuple(a.type for a in args), pending))
         if len(self.inputs) + len(pending) > MAX_INPUTS:
             return False
@@ -170,6 +174,9 @@ def _elements(tensor_type: TensorType) -> int:
     return count
 
 
+CHAIN_BIAS = 0.6  # how often the next operator consumes the newest tensor (deep graphs, long sequences)
+
+
 def generate_graph(chooser: Chooser, frontend: str, max_nodes: int = 8) -> Graph:
     """A random graph of 1..max_nodes operators for one frontend."""
     candidates = ops.for_frontend(frontend)
@@ -178,7 +185,12 @@ def generate_graph(chooser: Chooser, frontend: str, max_nodes: int = 8) -> Graph
     attempts = 0
     while len(builder.nodes) < target_nodes and attempts < target_nodes * 25:
         attempts += 1
-        builder.try_add(chooser.choice(candidates))
+        newest = builder.tensors[-1] if builder.nodes else None
+        fitting = [op for op in candidates if newest and builder.fits_first(op, newest)]
+        if fitting and chooser.boolean(CHAIN_BIAS):
+            builder.try_add(chooser.choice(fitting), first=newest)
+        else:
+            builder.try_add(chooser.choice(candidates))
     if not builder.nodes:
         raise RuntimeError(f"could not place any operator for {frontend}; the registry may be broken")
     return Graph(frontend, tuple(builder.inputs), tuple(builder.nodes), builder.outputs())

@@ -64,6 +64,7 @@ class _Run:
     expected: list[np.ndarray] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     onnx_ops: tuple[str, ...] = ()
+    onnx_keys: tuple[str, ...] = ()
     log: str = ""
     _reference: list[np.ndarray] | None = None
     _reference_tried: bool = False
@@ -129,6 +130,7 @@ class _Run:
             versions=library_versions(self.case.graph.frontend),
             timings=tuple(self.timings.items()),
             onnx_ops=self.onnx_ops,
+            onnx_keys=self.onnx_keys,
             log_tail=self.log[-4000:],
         )
 
@@ -193,8 +195,11 @@ def _convert(run: _Run) -> Outcome:
 def _validate(run: _Run, model_bytes: bytes) -> Outcome:
     from fuzzconv.execute import onnx_op_types, ort_session, validate
 
+    from fuzzconv.coverage import onnx_graph_keys
+
     try:
         run.onnx_ops = onnx_op_types(model_bytes)
+        run.onnx_keys = onnx_graph_keys(model_bytes)
     except Exception as exc:
         info = crash_info(exc)
         return run.outcome("finding", "serialization", "invalid-model", crash_detail(info), info.message,
