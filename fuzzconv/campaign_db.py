@@ -43,12 +43,17 @@ from fuzzconv.case import Case, Outcome, canonical_json
 APPLICATION = "fuzzconv"
 FILENAME = "campaign.sqlite"
 BASE_VERSION = 1  # the version `_SCHEMA` creates; later versions are reached by MIGRATIONS
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 10.0
 FIX = "pass --out with a new folder"
 
 # from-version -> function that brings a connection (inside a transaction) to from-version + 1
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+def _add_case_coverage_keys(conn: sqlite3.Connection) -> None:
+    """Schema 2: each case row also holds its coverage keys (JSON list)."""
+    conn.execute("ALTER TABLE cases ADD COLUMN coverage_keys TEXT NOT NULL DEFAULT '[]'")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _add_case_coverage_keys}
 
 _SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -78,7 +83,6 @@ _SCHEMA = (
         total_s REAL NOT NULL,
         source_ops TEXT NOT NULL,
         onnx_ops TEXT NOT NULL,
-        coverage_keys TEXT NOT NULL,
         node_count INTEGER NOT NULL,
         versions TEXT NOT NULL,
         finished TEXT NOT NULL,

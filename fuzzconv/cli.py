@@ -306,6 +306,26 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from fuzzconv.campaign_db import CampaignDB, CampaignDBError
+    from fuzzconv.coverage_report import coverage_summary
+    from fuzzconv.report_console import print_coverage
+
+    path = Path(args.out) / "campaign.sqlite"
+    if not path.is_file():
+        raise UsageError(f"no campaign database at {path}; run `fuzzconv fuzz --out {args.out}` first")
+    try:
+        with CampaignDB.open(path, readonly=True) as db:
+            summary = coverage_summary(db.coverage_keys(), db.iter_cases())
+    except CampaignDBError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(summary, indent=1, sort_keys=True))
+    else:
+        print_coverage(summary)
+    return 0
+
+
 def cmd_ops(args: argparse.Namespace) -> int:
     from fuzzconv import ops
     from fuzzconv.report_console import print_ops
@@ -372,6 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("out", nargs="?", default=".", help="the campaign's output folder (default: current)")
     status.add_argument("--json", action="store_true", help="print the summary as JSON")
     status.set_defaults(func=cmd_status)
+
+    coverage = sub.add_parser("coverage", help="architectural coverage of a stored campaign")
+    coverage.add_argument("out", nargs="?", default=".", help="the campaign's output folder (default: current)")
+    coverage.add_argument("--json", action="store_true", help="print the figures as JSON")
+    coverage.set_defaults(func=cmd_coverage)
 
     ops_cmd = sub.add_parser("ops", help="list the operator registry")
     ops_cmd.add_argument("--frontend", choices=("torch", "keras"))

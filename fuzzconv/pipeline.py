@@ -193,9 +193,8 @@ def _convert(run: _Run) -> Outcome:
 
 
 def _validate(run: _Run, model_bytes: bytes) -> Outcome:
-    from fuzzconv.execute import onnx_op_types, ort_session, validate
-
     from fuzzconv.coverage import onnx_graph_keys
+    from fuzzconv.execute import onnx_op_types, ort_session, validate
 
     try:
         run.onnx_ops = onnx_op_types(model_bytes)

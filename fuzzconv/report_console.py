@@ -164,3 +164,17 @@ def print_status(path: Any, summary: dict[str, Any]) -> None:
     console.print(titles)
     console.print(f"coverage keys: {summary.get('coverage', 0)}; invalid: {summary.get('invalid', 0)} "
                   f"({100 * float(summary.get('invalid_rate', 0)):.1f}%)")
+
+
+def print_coverage(summary: dict[str, Any]) -> None:
+    table = Table(title="coverage by kind")
+    for column in ("kind", "scope", "covered", "of", "share"):
+        table.add_column(column, justify="left" if column in ("kind", "scope") else "right")
+    for row in summary["kinds"]:
+        total = row.get("total")
+        share = f"{100 * row['covered'] / total:.1f}%" if total else ""
+        table.add_row(row["kind"], row["scope"], str(row["covered"]), str(total or ""), share)
+    console.print(table)
+    for frontend, rows in summary["least_covered"].items():
+        listed = ", ".join(f"{op} ({count})" for op, count in rows)
+        console.print(f"least-covered {frontend} operators (cases): {listed}")

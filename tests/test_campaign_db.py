@@ -183,7 +183,7 @@ def test_registered_migration_upgrades_in_place(tmp_path, monkeypatch):
         conn.execute("ALTER TABLE cases ADD COLUMN notes TEXT NOT NULL DEFAULT ''")
 
     monkeypatch.setattr(campaign_db, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
-    monkeypatch.setattr(campaign_db, "MIGRATIONS", {SCHEMA_VERSION: add_notes})
+    monkeypatch.setattr(campaign_db, "MIGRATIONS", {**campaign_db.MIGRATIONS, SCHEMA_VERSION: add_notes})
     with CampaignDB.open(path) as db:
         assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
         assert db.meta()["schema"] == SCHEMA_VERSION + 1
@@ -319,3 +319,17 @@ def test_killed_writer_leaves_only_complete_rows(tmp_path):
         assert db.coverage_keys() == {f"index:{i}" for i in indexes}  # case and coverage commit together
         assert db.next_generation_index("torch-script") == len(rows)
         assert db.record_case(_case(999), _outcome(_case(999)), db.start_run(7, [], {}), len(rows))
+
+
+def test_schema_one_database_is_migrated_to_hold_coverage_per_case(tmp_path, monkeypatch):
+    path = tmp_path / "old.sqlite"
+    with monkeypatch.context() as patch:
+        patch.setattr(campaign_db, "SCHEMA_VERSION", 1)
+        patch.setattr(campaign_db, "MIGRATIONS", {})
+        CampaignDB.open(path).close()
+    with CampaignDB.open(path) as db:
+        assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 2
+        case = generate_case(1, "torch-script")
+        run = db.start_run(1, ["torch-script"], {})
+        db.record_case(case, Outcome(case.id, "pass"), run, 0, coverage={"op:torch:relu"})
+        assert next(db.iter_cases())["coverage_keys"] == ["op:torch:relu"]
