@@ -48,9 +48,10 @@ STAGES = (
     "environment",
 )
 SYMPTOMS = ("crash", "invalid-model", "wrong-model", "hang", "abort")
-# How input values are drawn: from the seed, or simplified by the minimizer. Each mode keeps
-# every input inside its consumer's value domain.
-DATA_MODES = ("random", "small-int", "ones", "zeros")
+# How input values are drawn, from the richest to the simplest: "edge" adds the values real
+# data hits (signed zeros, extremes, infinities, ties) to "random"; the minimizer walks down
+# the list. Each mode keeps every input inside its consumer's value domain.
+DATA_MODES = ("edge", "random", "small-int", "ones", "zeros")
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 MAX_NODES = 256

@@ -126,7 +126,7 @@ def fuzz_config(args: argparse.Namespace) -> CampaignConfig:
         replays=args.replays, minimize_budget_s=minimize_s, jobs=args.jobs or (os.cpu_count() or 1),
         shares=parse_shares(args.share, converters), engine=args.engine, ray_address=args.ray_address,
         recycle_after=args.recycle_after, memory_limit_mb=args.memory_limit,
-        opsets=parse_opsets(args.opset, converters),
+        opsets=parse_opsets(args.opset, converters), guide=not args.no_guide,
     )
 
 
@@ -355,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--case-timeout", default="60s", help="time limit of one case (default 60s)")
     fuzz.add_argument("--opset", default=None, metavar="N|LOW-HIGH",
                       help="ONNX opset to pin (17) or sweep (13-18); default: each converter's own default")
+    fuzz.add_argument("--no-guide", action="store_true",
+                      help="plain random generation: no steering to uncovered operators, no corpus mutation")
     fuzz.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: number of cores)")
     fuzz.add_argument("--share", action="append", metavar="CONVERTER=WEIGHT",
                       help="wall-time weight of a converter, repeatable (default: equal shares)")

@@ -20,10 +20,11 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Protocol
 
+from fuzzconv import ops
 from fuzzconv.case import CONVERTER_FRONTEND, Case, Outcome
 from fuzzconv.compare import verdicts
 from fuzzconv.coverage import coverage_keys
-from fuzzconv.generate import generate_case
+from fuzzconv.generate import Guide, generate_case, mutate_case
 from fuzzconv.store import Store
 from fuzzconv.workers import Result, WorkerHandle
 
@@ -47,6 +48,7 @@ class CampaignConfig:
     engine: str = "local"
     ray_address: str | None = None
     opsets: dict[str, tuple[int, ...]] = field(default_factory=dict)  # converter -> swept opsets; default: its own
+    guide: bool = True  # favour uncovered operators and pairs, and mutate corpus cases
 
     def share(self, converter: str) -> float:
         return self.shares.get(converter, 1.0)
@@ -72,6 +74,8 @@ class Stats:
     minimized: dict[str, tuple[int, int]] = field(default_factory=dict)  # title -> (nodes before, after)
     unminimized: list[str] = field(default_factory=list)
     stage_s: Counter[str] = field(default_factory=Counter)  # time inside each pipeline step
+    op_counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (frontend, op) -> cases using it
+    mutated: int = 0
     carried_cases: int = 0  # cases of earlier runs of a resumed campaign
     interrupted: bool = False
 
@@ -109,6 +113,10 @@ class Handle(Protocol):
 
 
 HandleFactory = Callable[[str, str], Handle]  # (frontend, role) -> handle
+
+MUTATE_PERCENT = 25  # share of guided cases that mutate a corpus case instead of starting afresh
+MAX_PARENTS = 200
+GUIDE_REFRESH = 50
 
 
 def case_seed(campaign_seed: int, converter: str, index: int) -> int:
@@ -150,6 +158,8 @@ class Campaign:
         allocation = allocate_workers(config.converters, config.jobs, config.shares)
         self.workers: list[Handle] = [self.make_handle(f, "fuzz") for f, n in allocation.items() for _ in range(n)]
         self.minimizers: dict[str, Handle] = {}
+        self.parents: dict[str, list[Case]] = defaultdict(list)  # corpus cases to mutate, per converter
+        self.guides: dict[str, tuple[int, Guide]] = {}  # frontend -> (cases when computed, guide)
 
     def _local_handle(self, frontend: str, role: str) -> Handle:
         index = sum(1 for w in getattr(self, "workers", []) if w.frontend == frontend)
@@ -231,9 +241,38 @@ class Campaign:
         self.counters[converter] += 1
         opsets = self.config.opsets.get(converter)
         opset = opsets[index % len(opsets)] if opsets else None
-        case = generate_case(case_seed(self.config.seed, converter, index), converter, self.config.max_nodes, opset)
+        seed = case_seed(self.config.seed, converter, index)
+        case = self._guided_case(seed, converter, opset) if self.config.guide else None
+        if case is None:
+            case = generate_case(seed, converter, self.config.max_nodes, opset)
         self.index_of[case.id] = index
         return case
+
+    def _guided_case(self, seed: int, converter: str, opset: int | None) -> Case:
+        """A mutant of a corpus case now and then, else a graph steered to what is uncovered."""
+        guide = self._guide(CONVERTER_FRONTEND[converter])
+        parents = self.parents[converter]
+        if parents and seed % 100 < MUTATE_PERCENT:
+            self.stats.mutated += 1
+            return mutate_case(parents[seed % len(parents)], seed, self.config.max_nodes, guide)
+        return generate_case(seed, converter, self.config.max_nodes, opset, guide=guide)
+
+    def _guide(self, frontend: str) -> Guide:
+        """The frontend's guide, recomputed every GUIDE_REFRESH cases (it walks all coverage)."""
+        cached = self.guides.get(frontend)
+        cases = sum(self.stats.cases.values())
+        if cached is None or cases - cached[0] >= GUIDE_REFRESH:
+            self.guides[frontend] = (cases, self._compute_guide(frontend))
+        return self.guides[frontend][1]
+
+    def _compute_guide(self, frontend: str) -> Guide:
+        names = [op.name for op in ops.for_frontend(frontend)]
+        counts = sorted(self.stats.op_counts[(frontend, name)] for name in names)
+        cutoff = counts[len(counts) // 4]
+        rare = frozenset(n for n in names if self.stats.op_counts[(frontend, n)] <= cutoff)
+        prefix = f"edge:{frontend}:"
+        seen = frozenset(tuple(k[len(prefix):].split(">", 1)) for k in self.stats.coverage if k.startswith(prefix))
+        return Guide(rare, seen)  # type: ignore[arg-type]
 
     def _minimizer(self, frontend: str) -> Handle:
         if frontend not in self.minimizers:
@@ -296,12 +335,14 @@ class Campaign:
             self._count_file_cover(case, outcome, keys)
 
     def _count_file_cover(self, case: Case, outcome: Outcome, keys: set[str]) -> None:
-        self._count(case.target.converter, outcome)
+        self._count(case, outcome)
         if outcome.status in ("finding", "environment"):
             self._file(case, outcome)
         self._cover(case, outcome, keys)
 
-    def _count(self, converter: str, outcome: Outcome) -> None:
+    def _count(self, case: Case, outcome: Outcome) -> None:
+        converter = case.target.converter
+        self.stats.op_counts.update((case.graph.frontend, op) for op in set(case.graph.op_sequence))
         self.stats.statuses[(converter, outcome.status)] += 1
         self.stats.stage_s.update(dict(outcome.timings))
         if outcome.diffs:
@@ -340,6 +381,9 @@ class Campaign:
         if outcome.status == "pass":
             self.store.save_corpus(case)
             self.stats.corpus_saved += 1
+            parents = self.parents[case.target.converter]
+            parents.append(case)
+            del parents[:-MAX_PARENTS]
 
     def _record_minimized(self, title: str, result: Result) -> None:
         if result.reduced is None:  # the minimizer hung, died or hit a bug: the bucket stays as found
@@ -365,7 +409,7 @@ def _config_json(config: CampaignConfig) -> dict[str, Any]:
         "budget_s": config.budget_s, "max_nodes": config.max_nodes, "case_timeout_s": config.case_timeout_s,
         "jobs": config.jobs, "shares": config.shares, "replays": config.replays,
         "minimize_budget_s": config.minimize_budget_s, "engine": config.engine,
-        "opsets": {c: list(o) for c, o in config.opsets.items()},
+        "opsets": {c: list(o) for c, o in config.opsets.items()}, "guide": config.guide,
     }
 
 

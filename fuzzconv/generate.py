@@ -6,6 +6,7 @@ All choices go through a `Chooser`, so the same code runs from a seeded `random.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from fuzzconv.case import (
     TensorType,
 )
 from fuzzconv.frontends.source import domain_satisfied
-from fuzzconv.graphcheck import check_node
+from fuzzconv.graphcheck import check_node, infer_types
 from fuzzconv.ops.spec import Arg, Chooser, Ctx, Op, ShapeError
 
 T = TypeVar("T")
@@ -85,10 +86,12 @@ class _Builder:
     inputs: list[GraphInput] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
 
-    def new_input(self, tensor_type: TensorType, domain: str) -> _Tensor:
-        graph_input = GraphInput(f"x{len(self.inputs)}", tensor_type)
-        self.inputs.append(graph_input)
-        return _Tensor(graph_input.name, tensor_type, domain)
+    @staticmethod
+    def _free_name(prefix: str, taken: set[str]) -> str:
+        index = len(taken)
+        while f"{prefix}{index}" in taken:
+            index += 1
+        return f"{prefix}{index}"
 
     def random_type(self, arg: Arg) -> TensorType:
         rank = self.chooser.choice(arg.ranks)
@@ -107,7 +110,8 @@ class _Builder:
             recent = candidates[-4:]
             return self.chooser.choice(recent)
         tensor_type = wanted or self.random_type(arg)
-        graph_input = GraphInput(f"x{len(self.inputs) + len(pending)}", tensor_type)
+        taken = {i.name for i in [*self.inputs, *pending]}
+        graph_input = GraphInput(self._free_name("x", taken), tensor_type)
         pending.append(graph_input)
         return _Tensor(graph_input.name, tensor_type, arg.domain)
 
@@ -142,7 +146,8 @@ class _Builder:
             return False
         if any(0 in o.shape or _elements(o) > MAX_ELEMENTS for o in outs):
             return False
-        node = Node(f"n{len(self.nodes)}", op.name, tuple(a.name for a in args), tuple(sorted(attrs.items())))
+        node = Node(self._free_name("n", {n.name for n in self.nodes}), op.name, tuple(a.name for a in args),
+                    tuple(sorted(attrs.items())))
         if not self._passes_check(node, args):
             return False
         self.inputs.extend(pending)
@@ -175,30 +180,88 @@ def _elements(tensor_type: TensorType) -> int:
 
 
 CHAIN_BIAS = 0.6  # how often the next operator consumes the newest tensor (deep graphs, long sequences)
+GUIDE_BIAS = 0.5  # how often a guided choice is taken from what coverage still lacks
+EDGE_DATA = 0.2  # how often inputs carry edge values (signed zeros, extremes, infinities)
 
 
-def generate_graph(chooser: Chooser, frontend: str, max_nodes: int = 8) -> Graph:
-    """A random graph of 1..max_nodes operators for one frontend."""
-    candidates = ops.for_frontend(frontend)
-    builder = _Builder(chooser, frontend)
-    target_nodes = chooser.integer(1, max(1, max_nodes))
+@dataclass(frozen=True)
+class Guide:
+    """What coverage still lacks: operators to favour, and operator pairs already seen."""
+
+    rare_ops: frozenset[str] = frozenset()
+    seen_edges: frozenset[tuple[str, str]] = frozenset()
+
+
+def _pick_op(builder: _Builder, candidates: list[Op], guide: Guide | None) -> tuple[Op, _Tensor | None]:
+    chooser = builder.chooser
+    newest = builder.tensors[-1] if builder.nodes else None
+    if newest is not None and chooser.boolean(CHAIN_BIAS):
+        fitting = [op for op in candidates if builder.fits_first(op, newest)]
+        if guide is not None and chooser.boolean(GUIDE_BIAS):
+            last_op = builder.nodes[-1].op
+            fresh = [op for op in fitting if (last_op, op.name) not in guide.seen_edges]
+            fitting = fresh or fitting
+        if fitting:
+            return chooser.choice(fitting), newest
+    if guide is not None and guide.rare_ops and chooser.boolean(GUIDE_BIAS):
+        rare = [op for op in candidates if op.name in guide.rare_ops]
+        if rare:
+            return chooser.choice(rare), None
+    return chooser.choice(candidates), None
+
+
+def _grow(builder: _Builder, target_nodes: int, guide: Guide | None) -> None:
+    candidates = ops.for_frontend(builder.frontend)
     attempts = 0
-    while len(builder.nodes) < target_nodes and attempts < target_nodes * 25:
+    start = len(builder.nodes)
+    while len(builder.nodes) - start < target_nodes and attempts < target_nodes * 25:
         attempts += 1
-        newest = builder.tensors[-1] if builder.nodes else None
-        fitting = [op for op in candidates if newest and builder.fits_first(op, newest)]
-        if fitting and chooser.boolean(CHAIN_BIAS):
-            builder.try_add(chooser.choice(fitting), first=newest)
-        else:
-            builder.try_add(chooser.choice(candidates))
+        op, first = _pick_op(builder, candidates, guide)
+        builder.try_add(op, first=first)
+
+
+def generate_graph(chooser: Chooser, frontend: str, max_nodes: int = 8, guide: Guide | None = None) -> Graph:
+    """A random graph of 1..max_nodes operators for one frontend; `guide` favours what is uncovered."""
+    builder = _Builder(chooser, frontend)
+    _grow(builder, chooser.integer(1, max(1, max_nodes)), guide)
     if not builder.nodes:
         raise RuntimeError(f"could not place any operator for {frontend}; the registry may be broken")
     return Graph(frontend, tuple(builder.inputs), tuple(builder.nodes), builder.outputs())
 
 
 def generate_case(seed: int, converter: str, max_nodes: int = 8, opset: int | None = None,
-                  options: tuple[tuple[str, AttrValue], ...] = ()) -> Case:
+                  options: tuple[tuple[str, AttrValue], ...] = (), guide: Guide | None = None) -> Case:
     chooser = RandomChooser(seed)
-    graph = generate_graph(chooser, CONVERTER_FRONTEND[converter], max_nodes)
+    graph = generate_graph(chooser, CONVERTER_FRONTEND[converter], max_nodes, guide)
     target = Target(converter, opset or DEFAULT_OPSET[converter], options)
-    return Case(graph, target, data_seed=seed % (2**31))
+    data_mode = "edge" if chooser.boolean(EDGE_DATA) else "random"
+    return Case(graph, target, data_seed=seed % (2**31), data_mode=data_mode)
+
+
+def mutate_case(parent: Case, seed: int, max_nodes: int = 8, guide: Guide | None = None) -> Case:
+    """A child of a corpus case: one to three more operators grown from it, or one attribute,
+    shape or data change; always valid, with its own seed."""
+    chooser = RandomChooser(seed)
+    if chooser.boolean(0.6) and len(parent.graph.nodes) < max_nodes:
+        builder = _builder_from(parent.graph, chooser)
+        _grow(builder, chooser.integer(1, 3), guide)
+        graph = Graph(parent.graph.frontend, tuple(builder.inputs), tuple(builder.nodes), builder.outputs())
+        return Case(graph, parent.target, seed % (2**31), parent.data_mode)
+    from fuzzconv.minimize import candidates_near
+
+    variants = list(itertools.islice(candidates_near(parent), 64))
+    if not variants:
+        return generate_case(seed, parent.target.converter, max_nodes, parent.target.opset, guide=guide)
+    child = chooser.choice(variants)
+    return Case(child.graph, child.target, seed % (2**31), child.data_mode)
+
+
+def _builder_from(graph: Graph, chooser: Chooser) -> _Builder:
+    """A builder holding an existing graph, ready to grow it."""
+    from fuzzconv.frontends.source import tensor_domains
+
+    types = infer_types(graph)
+    domains = tensor_domains(graph, types)
+    builder = _Builder(chooser, graph.frontend, inputs=list(graph.inputs), nodes=list(graph.nodes))
+    builder.tensors = [_Tensor(name, types[name], domains[name]) for name in types]
+    return builder

@@ -20,6 +20,8 @@ def draw_array(rng, shape, dtype, domain, mode="random"):
         low = 1 if domain in ("positive", "unit") else 0 if domain in ("nonneg", "index") else -2
         values = rng.integers(low, 3, size=shape).astype(dtype)
         return values * 0.5 if domain == "unit" else values
+    if mode == "edge":
+        return with_edge_values(rng, draw_array(rng, shape, dtype, domain), dtype, domain)
     if dtype == "bool":
         return rng.random(shape) < 0.5
     if dtype in ("int32", "int64"):
@@ -34,6 +36,28 @@ def draw_array(rng, shape, dtype, domain, mode="random"):
     else:
         values = rng.standard_normal(size=shape)
     return values.astype(dtype)
+
+
+def with_edge_values(rng, values, dtype, domain):
+    """About a fifth of the elements replaced by values real data hits, inside the domain."""
+    if dtype == "bool" or values.size == 0:
+        return values
+    if dtype in ("int32", "int64"):
+        edges = [0, 4] if domain in ("nonneg", "index") else [1, 4] if domain == "positive" else [-4, 0, 4]
+    elif domain == "unit":
+        edges = [1e-7, 1 - 1e-7, 0.5]
+    elif domain == "positive":
+        edges = [1e-30, 1e-7, 1e30, np.inf]
+    elif domain == "nonneg":
+        edges = [0.0, 1e-30, 1e30, np.inf]
+    else:
+        edges = [0.0, -0.0, 1e-30, -1e-30, 1e30, -1e30, np.inf, -np.inf, 1.0, -1.0]
+    out = values.copy()
+    mask = rng.random(out.shape) < 0.2
+    out[mask] = rng.choice(np.array(edges, dtype=dtype), size=int(mask.sum()))
+    if out.size > 1 and rng.random() < 0.5:  # ties
+        out.flat[1] = out.flat[0]
+    return out
 
 
 def weight_values(rng, name, shape, fan_in):

@@ -75,7 +75,8 @@ def _assign(node: Node, types: Types, frontend: str, expr: str) -> str:
 
 
 def _helpers() -> str:
-    return "\n\n".join(inspect.getsource(f) for f in (datagen.draw_array, datagen.weight_values))
+    helpers = (datagen.draw_array, datagen.with_edge_values, datagen.weight_values)
+    return "\n\n".join(inspect.getsource(f) for f in helpers)
 
 
 def _inputs_block(graph: Graph, data_mode: str) -> str:

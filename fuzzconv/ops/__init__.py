@@ -43,6 +43,7 @@ def _load() -> None:
         activations,
         elementwise,
         layers,
+        logic,
         reductions,
         shaping,
     )

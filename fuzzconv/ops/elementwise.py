@@ -1,13 +1,18 @@
-"""Elementwise math: unary functions, broadcasting binary operators, comparisons, where, cast."""
+"""Elementwise math: unary functions, broadcasting binary operators, integer division,
+comparisons, where (also with a scalar), masked fill, one-sided clamps, cast."""
 
 from __future__ import annotations
 
 from fuzzconv.case import TensorType
 from fuzzconv.ops import register
 from fuzzconv.ops.spec import (
+    FLOATS,
+    INTS,
     Arg,
     Attr,
+    Choice,
     Ctx,
+    Flag,
     FloatRange,
     Impl,
     OneOf,
@@ -123,5 +128,121 @@ register(
         shape=lambda ctx: as_dtype(str(ctx.a("dtype")))(ctx),
         torch=Impl(call="{0}.to(torch.{raw_dtype})", derive=lambda ctx: {"raw_dtype": str(ctx.a("dtype"))}),
         keras=Impl(call="keras.ops.cast({0}, {dtype})"),
+    ),
+)
+
+
+# --- more unary math, integer division, scalar forms ------------------------------------
+
+
+def same_shape_float(ins: tuple[TensorType, ...], chooser: object) -> TensorType:
+    """A float operand shaped like the (boolean) condition before it."""
+    return TensorType(ins[0].shape, "float32")
+
+
+def by_dtype(floats: tuple[float, ...], ints: tuple[int, ...]) -> Choice:
+    """Scalars of the input's kind: a float scalar would promote an integer tensor to float."""
+    return Choice(lambda ctx: ints if ctx.x.dtype in INTS else floats)
+
+
+def int_division(name: str, torch: str, keras: str) -> Op:
+    """Division-like ops over floats and ints. The divisor is positive, or negated in the model
+    (`divisor_sign`), so integer division never divides by zero but still sees both signs."""
+
+    def divisor(ctx: Ctx, negate: str) -> str:
+        return "{1}" if ctx.a("divisor_sign") == 1 else f"{negate}({{1}})"
+
+    return Op(
+        name=name,
+        family="elementwise",
+        args=(Arg(dtypes=FLOATS + INTS), Arg(dtypes=FLOATS + INTS, domain="positive", like=broadcastable_like)),
+        attrs=(Attr("divisor_sign", OneOf((1, -1)), 1),),
+        shape=binary_shape,
+        torch=Impl(call=lambda ctx: torch.replace("{d}", divisor(ctx, "torch.neg"))),
+        keras=Impl(call=lambda ctx: keras.replace("{d}", divisor(ctx, "keras.ops.negative"))),
+    )
+
+
+INF_CHOICES = ("default", 100.0, -1.0, 0.0)
+
+
+def inf_value(ctx: Ctx, name: str) -> str:
+    value = ctx.a(name)
+    return "None" if value == "default" else repr(value)
+
+
+register(
+    unary("log1p", "torch.log1p({0})", "keras.ops.log1p({0})", domain="nonneg", out_range="nonneg"),
+    unary("expm1", "torch.expm1({0})", "keras.ops.expm1({0})"),
+    unary("log2", "torch.log2({0})", "keras.ops.log2({0})", domain="positive"),
+    unary("exp2", "torch.exp2({0})", "keras.ops.exp2({0})", out_range="positive"),
+    unary("sinh", "torch.sinh({0})", "keras.ops.sinh({0})"),
+    unary("cosh", "torch.cosh({0})", "keras.ops.cosh({0})", out_range="positive"),
+    unary("asinh", "torch.asinh({0})", "keras.ops.arcsinh({0})"),
+    unary("erfinv", "torch.erfinv({0})", "keras.ops.erfinv({0})", domain="unit", out_range="nonneg",
+          tolerance={"float32": 1e-3}),
+    binary("atan2", "torch.atan2({0}, {1})", "keras.ops.arctan2({0}, {1})"),
+    binary("hypot", "torch.hypot({0}, {1})", "keras.ops.hypot({0}, {1})"),
+    int_division("floor_divide", "torch.floor_divide({0}, {d})", "keras.ops.floor_divide({0}, {d})"),
+    int_division("remainder", "torch.remainder({0}, {d})", "keras.ops.mod({0}, {d})"),
+    int_division("fmod", "torch.fmod({0}, {d})", "keras.ops.fmod({0}, {d})"),
+    Op(
+        name="nan_to_num",
+        family="elementwise",
+        args=(Arg(),),
+        attrs=(
+            Attr("nan", OneOf((0.0, 1.0, -2.5)), 0.0),
+            Attr("posinf", OneOf(INF_CHOICES), "default"),
+            Attr("neginf", OneOf(INF_CHOICES), "default"),
+        ),
+        shape=same,
+        torch=Impl(call="torch.nan_to_num({0}, nan={nan}, posinf={pos}, neginf={neg})",
+                   derive=lambda ctx: {"pos": inf_value(ctx, "posinf"), "neg": inf_value(ctx, "neginf")}),
+        keras=Impl(call="keras.ops.nan_to_num({0}, nan={nan}, posinf={pos}, neginf={neg})",
+                   derive=lambda ctx: {"pos": inf_value(ctx, "posinf"), "neg": inf_value(ctx, "neginf")}),
+    ),
+    Op(
+        name="where_scalar",
+        family="elementwise",
+        args=(Arg(dtypes=("bool",)), Arg(like=same_shape_float)),
+        attrs=(Attr("scalar", FloatRange(-2.0, 2.0), 0.0), Attr("scalar_first", Flag(), False)),
+        shape=lambda ctx: (ctx.ins[1],),
+        torch=Impl(call=lambda ctx: "torch.where({0}, {scalar}, {1})" if ctx.a("scalar_first")
+                   else "torch.where({0}, {1}, {scalar})"),
+        keras=Impl(call=lambda ctx: "keras.ops.where({0}, {scalar}, {1})" if ctx.a("scalar_first")
+                   else "keras.ops.where({0}, {1}, {scalar})"),
+    ),
+    Op(
+        name="clamp_min",
+        family="elementwise",
+        args=(Arg(dtypes=FLOATS + INTS),),
+        attrs=(Attr("value", by_dtype((-1.0, 0.0, 0.5), (-2, 0, 1)), 0.0),),
+        shape=same,
+        torch=Impl(call="torch.clamp_min({0}, {value})"),
+        keras=Impl(call="keras.ops.maximum({0}, {value})"),
+    ),
+    Op(
+        name="clamp_max",
+        family="elementwise",
+        args=(Arg(dtypes=FLOATS + INTS),),
+        attrs=(Attr("value", by_dtype((-0.5, 0.0, 1.0), (-1, 0, 2)), 0.0),),
+        shape=same,
+        torch=Impl(call="torch.clamp_max({0}, {value})"),
+        keras=Impl(call="keras.ops.minimum({0}, {value})"),
+    ),
+    Op(
+        name="masked_fill",
+        family="elementwise",
+        args=(Arg(dtypes=FLOATS + INTS),),
+        attrs=(
+            Attr("compare", OneOf(("gt", "lt")), "gt"),
+            Attr("threshold", by_dtype((-0.5, 0.0, 0.5), (-1, 0, 1)), 0.0),
+            Attr("value", by_dtype((0.0, -1.0, 2.5, -10000.0), (0, -1, 7)), 0.0),
+        ),
+        shape=same,
+        torch=Impl(call="{0}.masked_fill(torch.{compare}({0}, {threshold}), {value})",
+                   derive=lambda ctx: {"compare": str(ctx.a("compare"))}),
+        keras=Impl(call="keras.ops.where(keras.ops.{compare}({0}, {threshold}), {value}, {0})",
+                   derive=lambda ctx: {"compare": "greater" if ctx.a("compare") == "gt" else "less"}),
     ),
 )
