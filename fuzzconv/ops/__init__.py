@@ -41,9 +41,14 @@ def _load() -> None:
     _loaded = True
     from fuzzconv.ops import (  # noqa: F401 - importing registers each family
         activations,
+        attention,
         elementwise,
+        indexing,
         layers,
         logic,
+        normalization,
+        recurrent,
         reductions,
         shaping,
+        spatial,
     )
