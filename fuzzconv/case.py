@@ -339,8 +339,8 @@ def _attr_from_json(value: Any, where: str) -> AttrValue:
             raise CaseError(f"{where} must be finite")
         return value
     if isinstance(value, str):
-        if not re.match(r"^[A-Za-z0-9_.\-]{0,40}$", value):
-            raise CaseError(f"{where} is {value!r}; string attributes are short plain words")
+        if not re.match(r"^[A-Za-z0-9_.,\->]{0,40}$", value):
+            raise CaseError(f"{where} is {value!r}; string attributes are short plain words (letters, digits, _ . , - >)")
         return value
     if isinstance(value, list) and all(_is_int(v) for v in value) and len(value) <= 16:
         return tuple(value)

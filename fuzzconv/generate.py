@@ -182,6 +182,7 @@ def _elements(tensor_type: TensorType) -> int:
 CHAIN_BIAS = 0.6  # how often the next operator consumes the newest tensor (deep graphs, long sequences)
 GUIDE_BIAS = 0.5  # how often a guided choice is taken from what coverage still lacks
 EDGE_DATA = 0.2  # how often inputs carry edge values (signed zeros, extremes, infinities)
+DYNAMIC_BATCH = 0.15  # how often the batch axis is exported as dynamic and checked at a second size
 
 
 @dataclass(frozen=True)
@@ -233,8 +234,10 @@ def generate_case(seed: int, converter: str, max_nodes: int = 8, opset: int | No
                   options: tuple[tuple[str, AttrValue], ...] = (), guide: Guide | None = None) -> Case:
     chooser = RandomChooser(seed)
     graph = generate_graph(chooser, CONVERTER_FRONTEND[converter], max_nodes, guide)
-    target = Target(converter, opset or DEFAULT_OPSET[converter], options)
     data_mode = "edge" if chooser.boolean(EDGE_DATA) else "random"
+    if chooser.boolean(DYNAMIC_BATCH) and not options:
+        options = (("dynamic", True),)
+    target = Target(converter, opset or DEFAULT_OPSET[converter], options)
     return Case(graph, target, data_seed=seed % (2**31), data_mode=data_mode)
 
 

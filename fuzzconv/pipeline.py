@@ -66,6 +66,8 @@ class _Run:
     onnx_ops: tuple[str, ...] = ()
     onnx_keys: tuple[str, ...] = ()
     log: str = ""
+    dynamic: bool = False  # a dynamic-batch case whose source model runs at a second batch size
+    second: tuple[list[np.ndarray], list[np.ndarray]] | None = None  # (inputs, source outputs) there
     _reference: list[np.ndarray] | None = None
     _reference_tried: bool = False
 
@@ -151,7 +153,25 @@ def run_case(case: Case, on_stage: StageCallback = lambda stage: None) -> Outcom
         op = _source_op(case, exc, run.built.source if run.built else _source(case))
         return run.outcome("invalid", "source", "crash", invalid_title(case.graph.frontend, info, op),
                            message=info.message)
+    _try_second_shape(run)
     return _convert(run)
+
+
+def _try_second_shape(run: _Run) -> None:
+    """For a dynamic case, run the source at a second batch size; export dynamically only if it can."""
+    from fuzzconv.converters import batch_inputs
+    from fuzzconv.frontends.materialize import run_eager, second_inputs
+
+    flags = batch_inputs(run.case)
+    if not any(flags):
+        return
+    inputs = second_inputs(run.case, flags)
+    try:
+        with run.stage("source-second-shape"):
+            run.second = (inputs, run_eager(run.case.graph.frontend, run.built.model, inputs))
+    except Exception:
+        return  # the source model itself is tied to its batch size: export it as static
+    run.dynamic = True
 
 
 def _source(case: Case) -> str:
@@ -179,7 +199,7 @@ def _convert(run: _Run) -> Outcome:
     optimize = bool(case.target.option.get("optimize", True))
     try:
         with run.stage("convert"):
-            converted = convert(case, run.built.model, run.built.inputs, optimize=optimize)
+            converted = convert(case, run.built.model, run.built.inputs, optimize=optimize, dynamic=run.dynamic)
     except Exception as exc:
         info = crash_info(exc)
         stage, how = crash_stage(case.target.converter, info)
@@ -287,7 +307,7 @@ def _execute(run: _Run, sessions: dict[str, Any], model_bytes: bytes) -> Outcome
         diffs_off = run.judge(outputs["off"])
         diffs_on = run.judge(outputs["on"])
     if all_ok(diffs_off) and all_ok(diffs_on):
-        return run.outcome("pass", diffs=diffs_on)
+        return _check_second_shape(run, sessions["off"]) or run.outcome("pass", diffs=diffs_on)
     level = "on" if all_ok(diffs_off) else "off"
     diffs = diffs_on if level == "on" else diffs_off
     detail = _localized_detail(run, level) or wrong_model_detail(run.case, diffs)
@@ -296,6 +316,27 @@ def _execute(run: _Run, sessions: dict[str, Any], model_bytes: bytes) -> Outcome
         return run.outcome("finding", "runtime-optimization", "wrong-model", detail, _diff_message(diffs), how, diffs)
     stage, how = _attribute_wrong_model(run, model_bytes)
     return run.outcome("finding", stage, "wrong-model", detail, _diff_message(diffs), how, diffs)
+
+
+def _check_second_shape(run: _Run, session: Any) -> Outcome | None:
+    """A dynamic export must also be right at another batch size; None when it is (or cannot tell)."""
+    from fuzzconv.execute import run_ort
+
+    if not run.dynamic or run.second is None:
+        return None
+    inputs, expected = run.second
+    how = "the dynamic-batch export is right at the traced batch size, not at another"
+    try:
+        with run.stage("runtime-second-shape"):
+            actual = run_ort(session, run.input_names, inputs)
+    except Exception as exc:
+        info = crash_info(exc)
+        return run.outcome("finding", "conversion", "wrong-model", f"dynamic batch: {info.exc_type}", info.message, how)
+    diffs = compare_all(run.output_names, actual, expected, _tolerances(run.case, expected))
+    if all_ok(diffs):
+        return None
+    detail = f"dynamic batch: {wrong_model_detail(run.case, diffs)}"
+    return run.outcome("finding", "conversion", "wrong-model", detail, _diff_message(diffs), how, diffs)
 
 
 def _localized_detail(run: _Run, level: str) -> str:
@@ -314,7 +355,7 @@ def _localized_detail(run: _Run, level: str) -> str:
         with run.stage("localize"):
             built = materialize(probe_case)
             expected = run_eager(probe_case.graph.frontend, built.model, built.inputs)
-            converted = convert(probe_case, built.model, built.inputs)
+            converted = convert(probe_case, built.model, built.inputs, dynamic=run.dynamic)
             actual = run_ort(ort_session(converted.model_bytes, level), run.input_names, built.inputs)
             tolerances = _tolerances(probe_case, expected)
             diffs = compare_all(list(probe_case.graph.outputs), actual, expected, tolerances)
@@ -393,7 +434,7 @@ def _right_when_converted(run: _Run, optimize: bool, only_optimizers: tuple[str,
 
     try:
         with run.stage("toggle-converter-optimize-off"):
-            plain = convert(run.case, run.built.model, run.built.inputs, optimize, only_optimizers)
+            plain = convert(run.case, run.built.model, run.built.inputs, optimize, only_optimizers, run.dynamic)
             outputs = run_ort(ort_session(plain.model_bytes, "off"), run.input_names, run.built.inputs)
     except Exception:
         return False  # the toggle itself failing tells nothing about this difference

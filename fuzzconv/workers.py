@@ -29,6 +29,7 @@ READY_TIMEOUT_S = 180.0
 STAGE_OF_STEP = {
     "materialize": "source",
     "source": "source",
+    "source-second-shape": "source",
     "convert": "conversion",
     "validate": "validation",
     "runtime-load": "runtime-load",

@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from fuzzconv.converters import ExportRequest
 
-def onnx_from_dynamo(model: Any, inputs: list[np.ndarray], input_names: list[str], output_names: list[str],
-                     opset: int, optimize: bool) -> bytes:
+
+def onnx_from_dynamo(model: Any, inputs: list[np.ndarray], request: ExportRequest) -> bytes:
     import torch
 
     args = tuple(torch.from_numpy(np.array(x)) for x in inputs)
+    dynamic_shapes = None
+    if request.dynamic_batch:
+        batch = torch.export.Dim.AUTO
+        dynamic_shapes = tuple({0: batch} if request.is_dynamic(i) else {} for i in range(len(inputs)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             model,
             args,
             dynamo=True,
-            optimize=optimize,
-            opset_version=opset,
-            input_names=input_names,
-            output_names=output_names,
+            optimize=request.optimize,
+            opset_version=request.opset,
+            input_names=list(request.input_names),
+            output_names=list(request.output_names),
+            dynamic_shapes=dynamic_shapes,
             verbose=False,
             verify=False,
         )

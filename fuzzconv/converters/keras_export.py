@@ -11,7 +11,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from fuzzconv.converters import ExportRequest
 
 
 @contextmanager
@@ -26,17 +31,19 @@ def _tf2onnx_optimizers(optimizers: dict[str, Any]) -> Iterator[None]:
         tf2onnx.convert.from_function = original
 
 
-def onnx_from_keras_export(model: Any, opset: int, optimize: bool,
-                           only_optimizers: tuple[str, ...] | None = None) -> bytes:
-    from fuzzconv.converters.keras_tf2onnx import tf2onnx_optimizers
+def onnx_from_keras_export(model: Any, inputs: list[np.ndarray], request: ExportRequest) -> bytes:
+    from fuzzconv.converters.keras_tf2onnx import signature, tf2onnx_optimizers
 
-    optimizers = tf2onnx_optimizers(optimize, only_optimizers)
+    optimizers = tf2onnx_optimizers(request.optimize, request.only_optimizers)
+    # Without a signature Keras derives one from the model's inputs (fixed batch); a dynamic
+    # case passes one with the batch axis left open, in Keras's multi-input form.
+    kwargs = {"input_signature": [signature(inputs, request)]} if request.dynamic_batch else {}
     with tempfile.TemporaryDirectory(prefix="fuzzconv-export-") as folder:
         path = os.path.join(folder, "model.onnx")
         if optimizers is None:
-            model.export(path, format="onnx", opset_version=opset, verbose=False)
+            model.export(path, format="onnx", opset_version=request.opset, verbose=False, **kwargs)
         else:
             with _tf2onnx_optimizers(optimizers):
-                model.export(path, format="onnx", opset_version=opset, verbose=False)
+                model.export(path, format="onnx", opset_version=request.opset, verbose=False, **kwargs)
         with open(path, "rb") as handle:
             return handle.read()

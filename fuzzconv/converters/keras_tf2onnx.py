@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from fuzzconv.converters import ExportRequest
 
 
 def tf2onnx_optimizers(optimize: bool, only: tuple[str, ...] | None) -> dict[str, Any] | None:
@@ -22,16 +25,23 @@ def tf2onnx_optimizer_names() -> tuple[str, ...]:
     return tuple(optimizer._get_optimizers())
 
 
-def onnx_from_keras_tf2onnx(model: Any, inputs: list[np.ndarray], input_names: list[str], opset: int,
-                            optimize: bool, only_optimizers: tuple[str, ...] | None = None) -> bytes:
+def signature(inputs: list[np.ndarray], request: ExportRequest) -> list[Any]:
+    """One TensorSpec per input, named as the graph input, batch axis None where dynamic."""
     import tensorflow as tf
+
+    return [
+        tf.TensorSpec((None, *x.shape[1:]) if request.is_dynamic(i) else x.shape, tf.as_dtype(x.dtype), name=name)
+        for i, (x, name) in enumerate(zip(inputs, request.input_names))
+    ]
+
+
+def onnx_from_keras_tf2onnx(model: Any, inputs: list[np.ndarray], request: ExportRequest) -> bytes:
     import tf2onnx
 
-    signature = [tf.TensorSpec(x.shape, tf.as_dtype(x.dtype), name=name) for x, name in zip(inputs, input_names)]
     model_proto, _ = tf2onnx.convert.from_keras(
         model,
-        input_signature=signature,
-        opset=opset,
-        optimizers=tf2onnx_optimizers(optimize, only_optimizers),
+        input_signature=signature(inputs, request),
+        opset=request.opset,
+        optimizers=tf2onnx_optimizers(request.optimize, request.only_optimizers),
     )
     return model_proto.SerializeToString()

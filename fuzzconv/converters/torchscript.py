@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from fuzzconv.converters import ExportRequest
 
-def onnx_from_torchscript(model: Any, inputs: list[np.ndarray], input_names: list[str],
-                          output_names: list[str], opset: int, optimize: bool) -> bytes:
+
+def onnx_from_torchscript(model: Any, inputs: list[np.ndarray], request: ExportRequest) -> bytes:
     import torch
 
     args = tuple(torch.from_numpy(np.array(x)) for x in inputs)
+    dynamic_axes = {name: {0: "batch"} for i, name in enumerate(request.input_names) if request.is_dynamic(i)}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -22,9 +25,10 @@ def onnx_from_torchscript(model: Any, inputs: list[np.ndarray], input_names: lis
             args,
             buffer,
             dynamo=False,
-            opset_version=opset,
-            input_names=input_names,
-            output_names=output_names,
-            do_constant_folding=optimize,
+            opset_version=request.opset,
+            input_names=list(request.input_names),
+            output_names=list(request.output_names),
+            do_constant_folding=request.optimize,
+            dynamic_axes=dynamic_axes or None,
         )
     return buffer.getvalue()

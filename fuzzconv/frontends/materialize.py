@@ -84,3 +84,19 @@ def _run_keras(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
     if not isinstance(outputs, (list, tuple)):
         outputs = [outputs]
     return [np.asarray(o) for o in outputs]
+
+
+def second_inputs(case: Case, batch_flags: tuple[bool, ...]) -> list[np.ndarray]:
+    """Inputs at a second shape (batch axis one longer where flagged), to try a dynamic export."""
+    from fuzzconv.frontends.datagen import draw_array
+    from fuzzconv.frontends.source import input_domains
+
+    domains = input_domains(case.graph)
+    rng = np.random.default_rng([case.data_seed, 2])
+    arrays = []
+    for graph_input, flagged in zip(case.graph.inputs, batch_flags):
+        shape = graph_input.type.shape
+        if flagged:
+            shape = (shape[0] + 1, *shape[1:])
+        arrays.append(draw_array(rng, shape, graph_input.type.dtype, domains[graph_input.name], case.data_mode))
+    return arrays
