@@ -7,6 +7,7 @@ from collections.abc import Callable
 from fuzzconv.case import TensorType
 from fuzzconv.ops import register
 from fuzzconv.ops.spec import (
+    AnyOf,
     Arg,
     Attr,
     Axis,
@@ -14,6 +15,7 @@ from fuzzconv.ops.spec import (
     Ctx,
     FloatRange,
     Impl,
+    KnownIssue,
     OneOf,
     Op,
     ShapeError,
@@ -23,7 +25,8 @@ from fuzzconv.ops.spec import (
 
 
 def activation(name: str, torch: str | None, keras: str, out_range: str = "any",
-               attrs: tuple[Attr, ...] = (), derive: Callable[[Ctx], dict[str, str]] | None = None) -> Op:
+               attrs: tuple[Attr, ...] = (), derive: Callable[[Ctx], dict[str, str]] | None = None,
+               known_issues: tuple[KnownIssue, ...] = ()) -> Op:
     return Op(
         name=name,
         family="activation",
@@ -33,6 +36,7 @@ def activation(name: str, torch: str | None, keras: str, out_range: str = "any",
         torch=Impl(call=torch, derive=derive) if torch else None,
         keras=Impl(call=keras, derive=derive),
         out_range=out_range,
+        known_issues=known_issues,
     )
 
 
@@ -143,7 +147,10 @@ register(
         "threshold",
         "torch.nn.functional.threshold({0}, {threshold}, {value})",
         "keras.ops.threshold({0}, {threshold}, {value})",
-        attrs=(Attr("threshold", FloatRange(-1.0, 1.0), 0.0), Attr("value", FloatRange(-2.0, 2.0), 0.0)),
+        # half the thresholds and values are 0: the TorchScript exporter takes only 0 and 0 (relu)
+        attrs=(Attr("threshold", AnyOf((OneOf((0.0,)), FloatRange(-1.0, 1.0))), 0.0),
+               Attr("value", AnyOf((OneOf((0.0,)), FloatRange(-2.0, 2.0))), 0.0)),
+        known_issues=(KnownIssue("torch-script", "the TorchScript exporter rejects a non-zero threshold or value"),),
     ),
     activation("logsigmoid", "torch.nn.functional.logsigmoid({0})", "keras.ops.log_sigmoid({0})"),
     activation("tanhshrink", "torch.nn.functional.tanhshrink({0})", "keras.ops.tanh_shrink({0})"),
@@ -164,6 +171,7 @@ register(
         "torch.nn.functional.celu({0}, alpha={alpha})",
         "keras.ops.celu({0}, alpha={alpha})",
         attrs=(Attr("alpha", FloatRange(0.1, 2.0), 1.0),),
+        known_issues=(KnownIssue("tf2onnx", "Keras's celu lowers to TF Expm1, which tf2onnx has no handler for"),),
     ),
     Op(
         name="glu",

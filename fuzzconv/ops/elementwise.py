@@ -3,6 +3,8 @@ comparisons, where (also with a scalar), masked fill, one-sided clamps, cast."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fuzzconv.case import TensorType
 from fuzzconv.ops import register
 from fuzzconv.ops.spec import (
@@ -15,6 +17,7 @@ from fuzzconv.ops.spec import (
     Flag,
     FloatRange,
     Impl,
+    KnownIssue,
     OneOf,
     Op,
     as_dtype,
@@ -163,6 +166,18 @@ def int_division(name: str, torch: str, keras: str) -> Op:
     )
 
 
+def known(op: Op, *issues: KnownIssue) -> Op:
+    return replace(op, known_issues=issues)
+
+
+def no_torchscript_symbolic(op: Op) -> Op:
+    return known(op, KnownIssue("torch-script", f"the TorchScript exporter has no symbolic for aten::{op.name}"))
+
+
+def no_tf2onnx_handler(op: Op, tf_op: str) -> Op:
+    return known(op, KnownIssue("tf2onnx", f"tf2onnx has no handler for TF {tf_op}"))
+
+
 INF_CHOICES = ("default", 100.0, -1.0, 0.0)
 
 
@@ -172,17 +187,22 @@ def inf_value(ctx: Ctx, name: str) -> str:
 
 
 register(
-    unary("log1p", "torch.log1p({0})", "keras.ops.log1p({0})", domain="nonneg", out_range="nonneg"),
-    unary("expm1", "torch.expm1({0})", "keras.ops.expm1({0})"),
+    no_tf2onnx_handler(unary("log1p", "torch.log1p({0})", "keras.ops.log1p({0})", domain="nonneg",
+                             out_range="nonneg"), "Log1p"),
+    known(unary("expm1", "torch.expm1({0})", "keras.ops.expm1({0})"),
+          KnownIssue("torch-script", "the TorchScript exporter has no symbolic for aten::expm1"),
+          KnownIssue("tf2onnx", "tf2onnx has no handler for TF Expm1")),
     unary("log2", "torch.log2({0})", "keras.ops.log2({0})", domain="positive"),
-    unary("exp2", "torch.exp2({0})", "keras.ops.exp2({0})", out_range="positive"),
-    unary("sinh", "torch.sinh({0})", "keras.ops.sinh({0})"),
-    unary("cosh", "torch.cosh({0})", "keras.ops.cosh({0})", out_range="positive"),
-    unary("asinh", "torch.asinh({0})", "keras.ops.arcsinh({0})"),
-    unary("erfinv", "torch.erfinv({0})", "keras.ops.erfinv({0})", domain="unit", out_range="nonneg",
-          tolerance={"float32": 1e-3}),
+    no_torchscript_symbolic(unary("exp2", "torch.exp2({0})", "keras.ops.exp2({0})", out_range="positive")),
+    no_torchscript_symbolic(unary("sinh", "torch.sinh({0})", "keras.ops.sinh({0})")),
+    no_torchscript_symbolic(unary("cosh", "torch.cosh({0})", "keras.ops.cosh({0})", out_range="positive")),
+    no_torchscript_symbolic(unary("asinh", "torch.asinh({0})", "keras.ops.arcsinh({0})")),
+    known(unary("erfinv", "torch.erfinv({0})", "keras.ops.erfinv({0})", domain="unit", out_range="nonneg",
+                tolerance={"float32": 1e-3}),
+          KnownIssue("torch-script", "the TorchScript exporter has no symbolic for aten::erfinv"),
+          KnownIssue("tf2onnx", "tf2onnx has no handler for TF Erfinv")),
     binary("atan2", "torch.atan2({0}, {1})", "keras.ops.arctan2({0}, {1})"),
-    binary("hypot", "torch.hypot({0}, {1})", "keras.ops.hypot({0}, {1})"),
+    no_torchscript_symbolic(binary("hypot", "torch.hypot({0}, {1})", "keras.ops.hypot({0}, {1})")),
     int_division("floor_divide", "torch.floor_divide({0}, {d})", "keras.ops.floor_divide({0}, {d})"),
     int_division("remainder", "torch.remainder({0}, {d})", "keras.ops.mod({0}, {d})"),
     int_division("fmod", "torch.fmod({0}, {d})", "keras.ops.fmod({0}, {d})"),

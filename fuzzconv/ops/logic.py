@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from fuzzconv.case import TensorType
 from fuzzconv.ops import register
-from fuzzconv.ops.spec import INTS, Arg, Ctx, Impl, Op, ShapeError, broadcast, broadcastable_like, same
+from fuzzconv.ops.spec import (
+    INTS,
+    Arg,
+    Ctx,
+    Impl,
+    KnownIssue,
+    Op,
+    ShapeError,
+    broadcast,
+    broadcastable_like,
+    same,
+)
 
 BOOL = ("bool",)
 
@@ -44,7 +55,7 @@ def logical(name: str, torch: str, keras: str) -> Op:
     )
 
 
-def bitwise(name: str, torch: str, keras: str) -> Op:
+def bitwise(name: str, torch: str, keras: str, known_issues: tuple[KnownIssue, ...] = ()) -> Op:
     return Op(
         name=name,
         family="logic",
@@ -52,10 +63,11 @@ def bitwise(name: str, torch: str, keras: str) -> Op:
         shape=bitwise_shape,
         torch=Impl(call=torch),
         keras=Impl(call=keras),
+        known_issues=known_issues,
     )
 
 
-def shift(name: str, torch: str, keras: str) -> Op:
+def shift(name: str, torch: str, keras: str, known_issues: tuple[KnownIssue, ...] = ()) -> Op:
     """Shift amounts are drawn non-negative (0..4): negative or too-wide shifts are undefined."""
     return Op(
         name=name,
@@ -64,7 +76,17 @@ def shift(name: str, torch: str, keras: str) -> Op:
         shape=binary_shape,
         torch=Impl(call=torch),
         keras=Impl(call=keras),
+        known_issues=(*known_issues, SIGNED_SHIFT),
     )
+
+
+def no_handler(tf_op: str) -> KnownIssue:
+    return KnownIssue("tf2onnx", f"tf2onnx has no handler for TF {tf_op}")
+
+
+NO_SYMBOLIC = KnownIssue("torch-script", "the TorchScript exporter has no symbolic for this bitwise op")
+BOOL_ONLY = KnownIssue("torch-script", "the TorchScript exporter takes booleans only for this op")
+SIGNED_SHIFT = KnownIssue("tf2onnx", "tf2onnx's BitShift handler fails on int64 LeftShift/RightShift (int32 converts)")
 
 
 register(
@@ -79,9 +101,12 @@ register(
         torch=Impl(call="torch.logical_not({0})"),
         keras=Impl(call="keras.ops.logical_not({0})"),
     ),
-    bitwise("bitwise_and", "torch.bitwise_and({0}, {1})", "keras.ops.bitwise_and({0}, {1})"),
-    bitwise("bitwise_or", "torch.bitwise_or({0}, {1})", "keras.ops.bitwise_or({0}, {1})"),
-    bitwise("bitwise_xor", "torch.bitwise_xor({0}, {1})", "keras.ops.bitwise_xor({0}, {1})"),
+    bitwise("bitwise_and", "torch.bitwise_and({0}, {1})", "keras.ops.bitwise_and({0}, {1})",
+            (NO_SYMBOLIC, no_handler("BitwiseAnd"))),
+    bitwise("bitwise_or", "torch.bitwise_or({0}, {1})", "keras.ops.bitwise_or({0}, {1})",
+            (BOOL_ONLY, no_handler("BitwiseOr"))),
+    bitwise("bitwise_xor", "torch.bitwise_xor({0}, {1})", "keras.ops.bitwise_xor({0}, {1})",
+            (NO_SYMBOLIC, no_handler("BitwiseXor"))),
     Op(
         name="bitwise_not",
         family="logic",
@@ -89,7 +114,10 @@ register(
         shape=bitwise_unary_shape,
         torch=Impl(call="torch.bitwise_not({0})"),
         keras=Impl(call="keras.ops.bitwise_invert({0})"),
+        known_issues=(BOOL_ONLY, no_handler("Invert")),
     ),
     shift("bitwise_left_shift", "torch.bitwise_left_shift({0}, {1})", "keras.ops.left_shift({0}, {1})"),
-    shift("bitwise_right_shift", "torch.bitwise_right_shift({0}, {1})", "keras.ops.right_shift({0}, {1})"),
+    shift("bitwise_right_shift", "torch.bitwise_right_shift({0}, {1})", "keras.ops.right_shift({0}, {1})",
+          (KnownIssue("torch-script", "negative values shift wrong: the exporter divides by 2**n, which "
+                      "rounds toward zero instead of down"),)),
 )

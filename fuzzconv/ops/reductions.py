@@ -20,6 +20,7 @@ from fuzzconv.ops.spec import (
     Flag,
     Impl,
     IntRange,
+    KnownIssue,
     OneOf,
     Op,
     ShapeError,
@@ -183,6 +184,8 @@ register(
         torch=Impl(call="torch.cumprod({0}, dim={axis})"),
         keras=Impl(call="keras.ops.cumprod({0}, axis={axis})"),
         tolerance={"float32": 1e-3},
+        known_issues=(KnownIssue("torch-script", "the TorchScript exporter has no symbolic for aten::cumprod"),
+                      KnownIssue("tf2onnx", "tf2onnx fails to convert TF Cumprod (no ONNX CumProd)")),
     ),
     Op(
         name="cummax",
@@ -191,5 +194,6 @@ register(
         attrs=(Attr("axis", Axis(), -1),),
         shape=lambda ctx: (ctx.x,),
         torch=Impl(call="torch.cummax({0}, dim={axis})[0]"),  # the values; indices tie-break by position
+        known_issues=(KnownIssue("torch-script", "the TorchScript exporter has no symbolic for aten::cummax"),),
     ),
 )
