@@ -182,6 +182,7 @@ def _elements(tensor_type: TensorType) -> int:
 CHAIN_BIAS = 0.6  # how often the next operator consumes the newest tensor (deep graphs, long sequences)
 GUIDE_BIAS = 0.5  # how often a guided choice is taken from what coverage still lacks
 EDGE_DATA = 0.2  # how often inputs carry edge values (signed zeros, extremes, infinities)
+KNOWN_ISSUE_SHARE = 0.1  # how often an operator with a known issue for the converter may be drawn
 DYNAMIC_BATCH = 0.15  # how often the batch axis is exported as dynamic and checked at a second size
 
 
@@ -211,20 +212,25 @@ def _pick_op(builder: _Builder, candidates: list[Op], guide: Guide | None) -> tu
     return chooser.choice(candidates), None
 
 
-def _grow(builder: _Builder, target_nodes: int, guide: Guide | None) -> None:
-    candidates = ops.for_frontend(builder.frontend)
+def _grow(builder: _Builder, target_nodes: int, guide: Guide | None, converter: str | None = None) -> None:
+    everything = ops.for_frontend(builder.frontend)
+    # Operators the target converter is known to reject would crash most graphs holding them
+    # and hide everything else there; they are drawn only now and then.
+    quiet = [op for op in everything if not any(k.converter == converter for k in op.known_issues)] or everything
     attempts = 0
     start = len(builder.nodes)
     while len(builder.nodes) - start < target_nodes and attempts < target_nodes * 25:
         attempts += 1
+        candidates = everything if builder.chooser.boolean(KNOWN_ISSUE_SHARE) else quiet
         op, first = _pick_op(builder, candidates, guide)
         builder.try_add(op, first=first)
 
 
-def generate_graph(chooser: Chooser, frontend: str, max_nodes: int = 8, guide: Guide | None = None) -> Graph:
+def generate_graph(chooser: Chooser, frontend: str, max_nodes: int = 8, guide: Guide | None = None,
+                   converter: str | None = None) -> Graph:
     """A random graph of 1..max_nodes operators for one frontend; `guide` favours what is uncovered."""
     builder = _Builder(chooser, frontend)
-    _grow(builder, chooser.integer(1, max(1, max_nodes)), guide)
+    _grow(builder, chooser.integer(1, max(1, max_nodes)), guide, converter)
     if not builder.nodes:
         raise RuntimeError(f"could not place any operator for {frontend}; the registry may be broken")
     return Graph(frontend, tuple(builder.inputs), tuple(builder.nodes), builder.outputs())
@@ -233,7 +239,7 @@ def generate_graph(chooser: Chooser, frontend: str, max_nodes: int = 8, guide: G
 def generate_case(seed: int, converter: str, max_nodes: int = 8, opset: int | None = None,
                   options: tuple[tuple[str, AttrValue], ...] = (), guide: Guide | None = None) -> Case:
     chooser = RandomChooser(seed)
-    graph = generate_graph(chooser, CONVERTER_FRONTEND[converter], max_nodes, guide)
+    graph = generate_graph(chooser, CONVERTER_FRONTEND[converter], max_nodes, guide, converter)
     data_mode = "edge" if chooser.boolean(EDGE_DATA) else "random"
     if chooser.boolean(DYNAMIC_BATCH) and not options:
         options = (("dynamic", True),)
@@ -247,7 +253,7 @@ def mutate_case(parent: Case, seed: int, max_nodes: int = 8, guide: Guide | None
     chooser = RandomChooser(seed)
     if chooser.boolean(0.6) and len(parent.graph.nodes) < max_nodes:
         builder = _builder_from(parent.graph, chooser)
-        _grow(builder, chooser.integer(1, 3), guide)
+        _grow(builder, chooser.integer(1, 3), guide, parent.target.converter)
         graph = Graph(parent.graph.frontend, tuple(builder.inputs), tuple(builder.nodes), builder.outputs())
         return Case(graph, parent.target, seed % (2**31), parent.data_mode)
     from fuzzconv.minimize import candidates_near

@@ -62,7 +62,7 @@ def test_attribute_outside_its_domain_is_refused():
     data = case.to_json()
     data["graph"]["nodes"] = [{"name": "n0", "op": "softmax", "args": [data["graph"]["inputs"][0]["name"]],
                                "attrs": {"axis": 40}}]
-    data["graph"]["inputs"] = data["graph"]["inputs"][:1]
+    data["graph"]["inputs"] = [{"name": data["graph"]["inputs"][0]["name"], "shape": [2, 3], "dtype": "float32"}]
     data["graph"]["outputs"] = ["n0"]
     with pytest.raises(CaseError, match="attribute axis=40 is invalid"):
         load_case_text(json.dumps(data))

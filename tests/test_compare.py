@@ -61,3 +61,22 @@ def test_conversion_far_from_float64_stays_wrong():
     diff = compare_output("y", actual, expected, 1e-4)
     (judged,) = rejudge_with_reference((diff,), [actual], [expected], [reference])
     assert not judged.ok and judged.converted_ref_err > 0.2
+
+
+def test_nan_from_float32_overflow_in_the_source_is_waived():
+    reference = np.array([1e39, 1.0], dtype=np.float64)  # float64 stays finite
+    expected = np.array([np.inf, 1.0], dtype=np.float32)  # the float32 source overflows
+    actual = np.array([np.nan, 1.0], dtype=np.float32)  # converted: NaN there, right elsewhere
+    diff = compare_output("y", actual, expected, 1e-4)
+    assert not diff.ok and not diff.nonfinite_ok
+    (judged,) = rejudge_with_reference((diff,), [actual], [expected], [reference])
+    assert judged.ok
+
+
+def test_nan_where_the_source_is_right_stays_wrong():
+    reference = np.array([2.0, 1.0], dtype=np.float64)
+    expected = np.array([2.0, 1.0], dtype=np.float32)
+    actual = np.array([np.nan, 1.0], dtype=np.float32)
+    diff = compare_output("y", actual, expected, 1e-4)
+    (judged,) = rejudge_with_reference((diff,), [actual], [expected], [reference])
+    assert not judged.ok

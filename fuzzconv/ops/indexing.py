@@ -35,6 +35,7 @@ from fuzzconv.ops.spec import (
     broadcast,
     norm_axis,
     same_as_first,
+    tup,
 )
 
 ANY_DTYPES = FLOATS + INTS + ("bool",)
@@ -52,10 +53,6 @@ def with_axis(shape: tuple[int, ...], axis: int, size: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def tup(ctx: Ctx, name: str) -> tuple[int, ...]:
-    value = ctx.a(name)
-    assert isinstance(value, tuple)
-    return value
 
 
 # --- embedding -----------------------------------------------------------------------------

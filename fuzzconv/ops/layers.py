@@ -31,7 +31,11 @@ from fuzzconv.ops.spec import (
     PerFrontend,
     ShapeError,
     broadcast,
+    channels,
+    native,
     same,
+    spatial,
+    tup,
 )
 
 NORM_TOLERANCE = {"float32": 1e-3}
@@ -43,26 +47,12 @@ KERAS_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "gelu")
 # --- layout helpers ------------------------------------------------------------------------
 
 
-def channels(ctx: Ctx) -> int:
-    return ctx.x.shape[ctx.channel_axis]
 
 
-def spatial(ctx: Ctx) -> tuple[int, ...]:
-    return tuple(ctx.x.shape[a] for a in ctx.spatial_axes)
 
 
-def native(ctx: Ctx, spatial_dims: tuple[int, ...], out_channels: int) -> TensorType:
-    """An output with the input's batch, in the frontend's layout."""
-    batch = ctx.x.shape[0]
-    if ctx.frontend == "torch":
-        return TensorType((batch, out_channels, *spatial_dims), ctx.x.dtype)
-    return TensorType((batch, *spatial_dims, out_channels), ctx.x.dtype)
 
 
-def tup(ctx: Ctx, name: str) -> tuple[int, ...]:
-    value = ctx.a(name)
-    assert isinstance(value, tuple)
-    return value
 
 
 def divisors(n: int) -> tuple[int, ...]:

@@ -22,6 +22,7 @@ from fuzzconv.ops.spec import (
     OneOf,
     Op,
     ShapeError,
+    channels,
     norm_axis,
 )
 
@@ -29,8 +30,6 @@ NORM_TOLERANCE = {"float32": 1e-3}
 EPSILONS = (1e-5, 1e-3, 0.1)
 
 
-def channels(ctx: Ctx) -> int:
-    return ctx.x.shape[ctx.channel_axis]
 
 
 def divisors(n: int) -> tuple[int, ...]:

@@ -10,29 +10,21 @@ import math
 
 from fuzzconv.case import TensorType
 from fuzzconv.ops import register
-from fuzzconv.ops.spec import Arg, Attr, Choice, Ctx, Impl, IntTuple, KnownIssue, Op, ShapeError
-
-
-def channels(ctx: Ctx) -> int:
-    return ctx.x.shape[ctx.channel_axis]
-
-
-def spatial(ctx: Ctx) -> tuple[int, ...]:
-    return tuple(ctx.x.shape[a] for a in ctx.spatial_axes)
-
-
-def native(ctx: Ctx, spatial_dims: tuple[int, ...], out_channels: int) -> TensorType:
-    batch = ctx.x.shape[0]
-    if ctx.frontend == "torch":
-        return TensorType((batch, out_channels, *spatial_dims), ctx.x.dtype)
-    return TensorType((batch, *spatial_dims, out_channels), ctx.x.dtype)
-
-
-def tup(ctx: Ctx, name: str) -> tuple[int, ...]:
-    value = ctx.a(name)
-    assert isinstance(value, tuple)
-    return value
-
+from fuzzconv.ops.spec import (
+    Arg,
+    Attr,
+    Choice,
+    Ctx,
+    Impl,
+    IntTuple,
+    KnownIssue,
+    Op,
+    ShapeError,
+    channels,
+    native,
+    spatial,
+    tup,
+)
 
 # --- adaptive pooling ----------------------------------------------------------------------
 

@@ -387,3 +387,28 @@ def broadcastable_like(ins: tuple[TensorType, ...], chooser: Chooser) -> TensorT
 
 def same_as_first(ins: tuple[TensorType, ...], chooser: Chooser) -> TensorType:
     return ins[0]
+
+
+# --- layout helpers shared by the layer families ---------------------------------------
+
+
+def channels(ctx: Ctx) -> int:
+    return ctx.x.shape[ctx.channel_axis]
+
+
+def spatial(ctx: Ctx) -> tuple[int, ...]:
+    return tuple(ctx.x.shape[a] for a in ctx.spatial_axes)
+
+
+def native(ctx: Ctx, spatial_dims: tuple[int, ...], out_channels: int) -> TensorType:
+    """An output with the input's batch, in the frontend's layout."""
+    batch = ctx.x.shape[0]
+    if ctx.frontend == "torch":
+        return TensorType((batch, out_channels, *spatial_dims), ctx.x.dtype)
+    return TensorType((batch, *spatial_dims, out_channels), ctx.x.dtype)
+
+
+def tup(ctx: Ctx, name: str) -> tuple[int, ...]:
+    value = ctx.a(name)
+    assert isinstance(value, tuple)
+    return value
