@@ -42,8 +42,8 @@ def real_convert():
 
 
 def test_fault_only_with_converter_optimizations_is_optimization(monkeypatch, real_convert):
-    def faulty(case, model, inputs, optimize=True, only_optimizers=None):
-        converted = real_convert(case, model, inputs, optimize, only_optimizers)
+    def faulty(case, model, inputs, optimize=True, only_optimizers=None, dynamic=True):
+        converted = real_convert(case, model, inputs, optimize, only_optimizers, dynamic)
         if optimize:
             converted.model_bytes = scale_outputs(converted.model_bytes, 1.5)
         return converted
@@ -55,8 +55,8 @@ def test_fault_only_with_converter_optimizations_is_optimization(monkeypatch, re
 
 
 def test_fault_in_every_conversion_is_conversion(monkeypatch, real_convert):
-    def faulty(case, model, inputs, optimize=True, only_optimizers=None):
-        converted = real_convert(case, model, inputs, optimize, only_optimizers)
+    def faulty(case, model, inputs, optimize=True, only_optimizers=None, dynamic=True):
+        converted = real_convert(case, model, inputs, optimize, only_optimizers, dynamic)
         converted.model_bytes = scale_outputs(converted.model_bytes, 1.5)
         return converted
 
