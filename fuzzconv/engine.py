@@ -160,6 +160,7 @@ class Campaign:
         self.minimizers: dict[str, Handle] = {}
         self.parents: dict[str, list[Case]] = defaultdict(list)  # corpus cases to mutate, per converter
         self.guides: dict[str, tuple[int, Guide]] = {}  # frontend -> (cases when computed, guide)
+        self.prepared: dict[str, Case] = {}  # frontend -> the next generated case, made while workers run
 
     def _local_handle(self, frontend: str, role: str) -> Handle:
         index = sum(1 for w in getattr(self, "workers", []) if w.frontend == frontend)
@@ -209,8 +210,15 @@ class Campaign:
             time.sleep(0.02)
         for worker in busy:
             result = worker.collect()
-            if result is not None:
-                self._dispatch(worker, result)
+            if result is None:
+                continue
+            job = self.jobs.pop(id(worker), ("case", ""))
+            if any(worker is w for w in self.workers) and time.monotonic() < deadline:
+                self._give_work(worker)  # the worker runs its next case while this one is recorded
+            self._dispatch(job, result)
+        for frontend in {w.frontend for w in self.workers}:
+            if frontend not in self.prepared and time.monotonic() < deadline:
+                self.prepared[frontend] = self._next_case(frontend)  # ready before it is asked for
         return True
 
     def _feed(self) -> None:
@@ -230,7 +238,7 @@ class Campaign:
             case, title = queue.pop(0)
             self.jobs[id(worker)] = ("replay", title)
         else:
-            case = self._next_case(worker.frontend)
+            case = self.prepared.pop(worker.frontend, None) or self._next_case(worker.frontend)
             self.jobs[id(worker)] = ("case", "")
         worker.submit(case)
 
@@ -280,8 +288,8 @@ class Campaign:
             self.minimizers[frontend].start()
         return self.minimizers[frontend]
 
-    def _dispatch(self, worker: Handle, result: Result) -> None:
-        kind, title = self.jobs.pop(id(worker), ("case", ""))
+    def _dispatch(self, job: tuple[str, str], result: Result) -> None:
+        kind, title = job
         if kind == "minimize":
             self._record_minimized(title, result)
         elif kind == "replay":

@@ -7,12 +7,13 @@ executing it runs code fuzzconv wrote, never text taken from a case file.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from fuzzconv.case import Case
-from fuzzconv.frontends.source import model_source
+from fuzzconv.frontends.source import MODEL_MARKER, model_source
 
 
 @dataclass
@@ -24,9 +25,21 @@ class Materialized:
 
 
 def load_source(source: str, filename: str = "<fuzzconv-model>") -> dict[str, Any]:
+    """Execute rendered source. The shared prelude (imports, data helpers) is compiled once;
+    the model part is compiled with its own line numbers, so tracebacks point into `source`."""
     namespace: dict[str, Any] = {"__name__": "fuzzconv_model"}
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own rendered source
+    prelude, marker, model = source.partition(MODEL_MARKER)
+    if not marker:
+        prelude, model = "", source
+    exec(_compiled(prelude + marker, filename), namespace)  # noqa: S102 - our own rendered source
+    padding = "\n" * prelude.count("\n")
+    exec(compile(padding + model, filename, "exec"), namespace)  # noqa: S102
     return namespace
+
+
+@lru_cache(maxsize=8)
+def _compiled(text: str, filename: str) -> Any:
+    return compile(text, filename, "exec")
 
 
 def materialize(case: Case) -> Materialized:

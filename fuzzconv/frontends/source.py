@@ -7,6 +7,7 @@ exactly what was tested. It defines `make_model(seed)`, `make_inputs(seed)` and 
 from __future__ import annotations
 
 import inspect
+from functools import lru_cache
 
 from fuzzconv import ops
 from fuzzconv.case import AttrValue, Graph, Node
@@ -74,9 +75,13 @@ def _assign(node: Node, types: Types, frontend: str, expr: str) -> str:
     return f"{', '.join(targets)} = {expr}"
 
 
+MODEL_MARKER = "# --- the model ---"
+
+
+@lru_cache(maxsize=1)
 def _helpers() -> str:
     helpers = (datagen.draw_array, datagen.with_edge_values, datagen.weight_values)
-    return "\n\n".join(inspect.getsource(f) for f in helpers)
+    return "\n\n".join(inspect.getsource(f) for f in helpers) + "\n" + MODEL_MARKER
 
 
 def _inputs_block(graph: Graph, data_mode: str) -> str:
