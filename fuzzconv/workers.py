@@ -24,6 +24,7 @@ from fuzzconv.case import Case, Outcome
 from fuzzconv.triage import title
 
 READY_TIMEOUT_S = 180.0
+STEP_BYTES = 48
 
 # Where a pipeline stage sits in the stage vocabulary, for hangs and aborts.
 STAGE_OF_STEP = {
@@ -72,7 +73,9 @@ def _warm_up(frontend: str) -> None:
 PLUGIN_VARIABLE = "FUZZCONV_WORKER_PLUGIN"
 
 
-def worker_main(conn: Connection, frontend: str, log_path: str | None) -> None:
+def worker_main(conn: Connection, frontend: str, log_path: str | None, step_buffer: Any = None) -> None:
+    """Serve jobs over `conn`; the current pipeline step is written into the shared `step_buffer`
+    (no message per step, so the parent wakes only when a job is done)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _quiet_process(log_path)
     _warm_up(frontend)
@@ -88,8 +91,18 @@ def worker_main(conn: Connection, frontend: str, log_path: str | None) -> None:
             return
         if message is None:
             return
-        kind, payload = run_job(json.loads(message), lambda stage: conn.send(("stage", stage)))
+        kind, payload = run_job(json.loads(message), _step_reporter(conn, step_buffer))
         conn.send((kind, payload))
+
+
+def _step_reporter(conn: Connection, step_buffer: Any) -> Callable[[str], None]:
+    if step_buffer is None:
+        return lambda step: conn.send(("stage", step))
+
+    def report(step: str) -> None:
+        step_buffer.value = step.encode()[:STEP_BYTES - 1]
+
+    return report
 
 
 def lost_outcome(case: Case, step: str, symptom: str, reason: str) -> Outcome:
@@ -157,14 +170,18 @@ class WorkerHandle:
     aborts: int = 0
     recycles: int = 0
     limit_s: float = 60.0
-    target: Callable[[Connection, str, str | None], None] = worker_main
+    target: Callable[..., None] = worker_main
+    step_buffer: Any = None
+    step_seen: bytes = b""
 
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")
         parent_conn, child_conn = context.Pipe()
         log = str(self.log_path) if self.log_path else None
+        self.step_buffer = context.Array("c", STEP_BYTES, lock=False)
         self.process = context.Process(
-            target=self.target, args=(child_conn, self.frontend, log), daemon=True, name=f"fuzzconv-{self.frontend}"
+            target=self.target, args=(child_conn, self.frontend, log, self.step_buffer), daemon=True,
+            name=f"fuzzconv-{self.frontend}",
         )
         self.process.start()
         child_conn.close()
@@ -199,6 +216,8 @@ class WorkerHandle:
             self.restart()
         self.case = case
         self.stage = "queued"
+        if self.step_buffer is not None:
+            self.step_buffer.value = self.step_seen = b"queued"
         self.limit_s = limit_s
         self.started_at = time.monotonic()
         self.conn.send(json.dumps({**job, "case": case.to_json()}))
@@ -216,6 +235,9 @@ class WorkerHandle:
     def collect(self) -> Result | None:
         """Read what the worker sent; a Result once the case is finished (or the worker died)."""
         assert self.conn is not None and self.case is not None
+        if self.step_buffer is not None and self.step_buffer.value != self.step_seen:
+            self.step_seen = self.step_buffer.value
+            self.stage = self.step_seen.decode()
         try:
             while self.conn.poll():
                 kind, payload = self.conn.recv()

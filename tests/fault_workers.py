@@ -4,14 +4,14 @@ import os
 import time
 
 
-def hanging_worker(conn, frontend, log_path):
+def hanging_worker(conn, frontend, log_path, step_buffer=None):
     conn.send(("ready", os.getpid()))
     conn.recv()
     conn.send(("stage", "convert"))
     time.sleep(600)
 
 
-def aborting_worker(conn, frontend, log_path):
+def aborting_worker(conn, frontend, log_path, step_buffer=None):
     conn.send(("ready", os.getpid()))
     conn.recv()
     conn.send(("stage", "runtime-run-on"))
