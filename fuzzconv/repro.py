@@ -9,13 +9,16 @@ optimizations off and on, compare), prints what it saw and exits 1 while the bug
 from __future__ import annotations
 
 from fuzzconv.case import Case, Outcome
+from fuzzconv.converters import batch_inputs
 from fuzzconv.frontends.source import model_source
 
 CONVERT_TORCH_DYNAMO = '''
 def convert(model, inputs):
     args = tuple(torch.from_numpy(x) for x in inputs)
+    dynamic = tuple({0: torch.export.Dim.AUTO} if d else {} for d in DYNAMIC_BATCH) if any(DYNAMIC_BATCH) else None
     program = torch.onnx.export(model, args, dynamo=True, optimize=OPTIMIZE, opset_version=OPSET,
-                                input_names=INPUT_NAMES, output_names=OUTPUT_NAMES, verify=False)
+                                input_names=INPUT_NAMES, output_names=OUTPUT_NAMES, dynamic_shapes=dynamic,
+                                verify=False)
     return program.model_proto.SerializeToString(), ""
 '''
 
@@ -23,8 +26,9 @@ CONVERT_TORCH_SCRIPT = '''
 def convert(model, inputs):
     args = tuple(torch.from_numpy(x) for x in inputs)
     buffer = io.BytesIO()
+    dynamic = {n: {0: "batch"} for n, d in zip(INPUT_NAMES, DYNAMIC_BATCH) if d}
     torch.onnx.export(model, args, buffer, dynamo=False, opset_version=OPSET, input_names=INPUT_NAMES,
-                      output_names=OUTPUT_NAMES, do_constant_folding=OPTIMIZE)
+                      output_names=OUTPUT_NAMES, do_constant_folding=OPTIMIZE, dynamic_axes=dynamic or None)
     return buffer.getvalue(), ""
 '''
 
@@ -35,7 +39,8 @@ def convert(model, inputs):
     handler = logging.StreamHandler(log)
     logging.getLogger("tf2onnx").addHandler(handler)
     try:
-        signature = [tf.TensorSpec(x.shape, tf.as_dtype(x.dtype), name=n) for x, n in zip(inputs, INPUT_NAMES)]
+        signature = [tf.TensorSpec((None, *x.shape[1:]) if d else x.shape, tf.as_dtype(x.dtype), name=n)
+                     for x, n, d in zip(inputs, INPUT_NAMES, DYNAMIC_BATCH)]
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET,
                                               optimizers=None if OPTIMIZE else {})
     finally:
@@ -53,7 +58,9 @@ def convert(model, inputs):
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.onnx")
         try:
-            model.export(path, format="onnx", opset_version=OPSET, verbose=False)
+            signature = [[tf.TensorSpec((None, *x.shape[1:]) if d else x.shape, tf.as_dtype(x.dtype), name=n)
+                          for x, n, d in zip(inputs, INPUT_NAMES, DYNAMIC_BATCH)]] if any(DYNAMIC_BATCH) else None
+            model.export(path, format="onnx", opset_version=OPSET, verbose=False, input_signature=signature)
         finally:
             logging.getLogger("tf2onnx").removeHandler(handler)
         with open(path, "rb") as handle:
@@ -137,6 +144,18 @@ def main():
                 print("  " + problem)
             return 1
         print(f"{label}: all outputs agree")
+    if any(DYNAMIC_BATCH):  # exported with a dynamic batch axis: it must hold at another batch size too
+        rng = np.random.default_rng([SEED, 2])
+        second = [draw_array(rng, ((s[0] + 1,) + s[1:]) if d else s, t, m, DATA_MODE)
+                  for (_, s, t, m), d in zip(INPUTS, DYNAMIC_BATCH)]
+        try:
+            problems = compare(run_source(model, second), run_onnx(model_bytes, second, False))
+        except Exception as exc:
+            problems = [f"{type(exc).__name__}: {exc}"]
+        if problems:
+            print("BUG: wrong model at a second batch size:\\n  " + "\\n  ".join(problems))
+            return 1
+        print("second batch size: all outputs agree")
     print("FIXED: every step passes")
     return 0
 
@@ -161,7 +180,7 @@ IMPORTS = {
                 "import tf2onnx"],
     "keras-export": ["import io", "import logging", "import os", "import sys", "import tempfile", "",
                      "os.environ.setdefault(\"TF_CPP_MIN_LOG_LEVEL\", \"3\")", "", "import keras", "import numpy as np",
-                     "import onnx", "import onnxruntime as ort"],
+                     "import onnx", "import onnxruntime as ort", "import tensorflow as tf"],
 }
 
 
@@ -185,6 +204,8 @@ def repro_script(case: Case, outcome: Outcome, tolerance: float) -> str:
         f"TOLERANCE = {tolerance!r}",
         f"INPUT_NAMES = {[i.name for i in case.graph.inputs]!r}",
         f"OUTPUT_NAMES = {list(case.graph.outputs)!r}",
+        f"DYNAMIC_BATCH = {list(batch_inputs(case) or [False] * len(case.graph.inputs))!r}"
+        "  # inputs whose batch axis is exported as dynamic",
         "",
     ]
     run_source = RUN_TORCH if case.graph.frontend == "torch" else RUN_KERAS

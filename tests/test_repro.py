@@ -54,3 +54,17 @@ def test_passing_case_repro_exits_zero(tmp_path):
     script.write_text(repro_script(case, outcome, 1e-4))
     done = subprocess.run([sys.executable, str(RUNNER), str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "FIXED: every step passes" in done.stdout, done.stdout + done.stderr[-1000:]
+
+
+@pytest.mark.parametrize("frontend, converter", [("torch", "torch-script"), ("torch", "torch-dynamo"),
+                                                 ("keras", "tf2onnx"), ("keras", "keras-export")])
+def test_dynamic_batch_repro_passes_at_two_batch_sizes(tmp_path, frontend, converter):
+    graph = Graph(frontend, (GraphInput("x0", TensorType((2, 5))),), (Node("n0", "tanh", ("x0",)),), ("n0",))
+    case = Case(graph, Target(converter, 18 if converter == "torch-dynamo" else 17, (("dynamic", True),)), 0)
+    outcome = run_case(case)
+    assert outcome.status == "pass", outcome.message
+    script = tmp_path / "repro.py"
+    script.write_text(repro_script(case, outcome, 1e-4))
+    done = subprocess.run([sys.executable, str(RUNNER), str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr[-1500:]
+    assert "second batch size: all outputs agree" in done.stdout
