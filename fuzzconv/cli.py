@@ -6,6 +6,7 @@ Heavy frameworks are never imported here; they live in the worker processes.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -228,6 +229,14 @@ def _minimize_target(path: Path) -> tuple[Path, Case, str | None]:
     return path.parent, load_case_file(str(path)), None
 
 
+def _submit(worker: Any, case: Case) -> None:
+    worker.submit(case)
+
+
+def _submit_minimize(worker: Any, case: Case, title: str, max_calls: int, budget_s: float) -> None:
+    worker.submit_minimize(case, title, max_calls, budget_s)
+
+
 def cmd_minimize(args: argparse.Namespace) -> int:
     from fuzzconv.report_console import print_minimized
     from fuzzconv.store import Store, atomic_write
@@ -237,12 +246,12 @@ def cmd_minimize(args: argparse.Namespace) -> int:
         folder, case, title = _minimize_target(Path(target))
         timeout_s = parse_duration(args.case_timeout)
         if title is None:
-            first = _run_in_worker(case, timeout_s, lambda w, c=case: w.submit(c)).outcome
+            first = _run_in_worker(case, timeout_s, functools.partial(_submit, case=case)).outcome
             if first is None or first.status != "finding":
                 raise UsageError(f"{target} does not fail (status {first.status if first else '?'}); nothing to minimize")
             title = first.title
-        result = _run_in_worker(case, timeout_s,
-                                lambda w, c=case, t=title: w.submit_minimize(c, t, args.max_calls, budget_s))
+        job = functools.partial(_submit_minimize, case=case, title=title, max_calls=args.max_calls, budget_s=budget_s)
+        result = _run_in_worker(case, timeout_s, job)
         if result.reduced is None:
             raise InternalError(f"minimizing {target} ended with {result.outcome.title if result.outcome else 'nothing'}")
         if Path(target).is_dir():

@@ -8,6 +8,7 @@ would have passed is the largest such error. NaN/Inf positions are a check of th
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def nonfinite_match(actual: np.ndarray, expected: np.ndarray) -> bool:
 def compare_output(name: str, actual: np.ndarray, expected: np.ndarray, tolerance: float) -> OutputDiff:
     shape_ok = tuple(actual.shape) == tuple(expected.shape)
     dtype_ok = actual.dtype == expected.dtype
-    base = dict(
+    base: dict[str, Any] = dict(
         name=name,
         shape_ok=shape_ok,
         dtype_ok=dtype_ok,

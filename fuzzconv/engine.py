@@ -58,7 +58,7 @@ class CampaignConfig:
 class Stats:
     started: float = field(default_factory=time.monotonic)
     cases: Counter[str] = field(default_factory=Counter)
-    busy_s: Counter[str] = field(default_factory=Counter)
+    busy_s: Counter[str] = field(default_factory=Counter)  # seconds (float counts)
     statuses: Counter[tuple[str, str]] = field(default_factory=Counter)
     stages: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     buckets: dict[str, int] = field(default_factory=dict)
@@ -238,7 +238,8 @@ class Campaign:
             case, title = queue.pop(0)
             self.jobs[id(worker)] = ("replay", title)
         else:
-            case = self.prepared.pop(worker.frontend, None) or self._next_case(worker.frontend)
+            prepared = self.prepared.pop(worker.frontend) if worker.frontend in self.prepared else None
+            case = prepared or self._next_case(worker.frontend)
             self.jobs[id(worker)] = ("case", "")
         worker.submit(case)
 
@@ -328,7 +329,7 @@ class Campaign:
         case, outcome = result.case, result.outcome
         converter = case.target.converter
         self.stats.cases[converter] += 1
-        self.stats.busy_s[converter] += result.elapsed_s
+        self.stats.busy_s[converter] += result.elapsed_s  # type: ignore[assignment]
         if outcome is None:
             self.stats.internal_errors += 1
             self.store.save_internal_error(case, result.error)
@@ -405,7 +406,7 @@ class Campaign:
         self.stats.minimized[title] = (int(stats["nodes_before"]), int(stats["nodes_after"]))
 
     def _record_replay(self, title: str, result: Result) -> None:
-        self.stats.busy_s[result.case.target.converter] += result.elapsed_s
+        self.stats.busy_s[result.case.target.converter] += result.elapsed_s  # type: ignore[assignment]
         self.stats.replays_run += 1
         reproduced = result.outcome is not None and result.outcome.title == title
         if self.store.record_replay(title, reproduced).get("flaky"):
@@ -421,7 +422,7 @@ def _config_json(config: CampaignConfig) -> dict[str, Any]:
     }
 
 
-def summary_rows(stats: Stats, converters: tuple[str, ...]) -> list[dict[str, object]]:
+def summary_rows(stats: Stats, converters: tuple[str, ...]) -> list[dict[str, Any]]:
     rows = []
     shares = stats.achieved_shares()
     for converter in converters:

@@ -64,7 +64,7 @@ class RayEngine:
                 ray.init(num_cpus=max(1, config.jobs), _node_ip_address="127.0.0.1", include_dashboard=False,
                          runtime_env={"env_vars": QUIET_ENV}, log_to_driver=False)
                 self.started_ray = True
-        self.actor_class = ray.remote(max_concurrency=2)(CaseRunner)
+        self.actor_class = ray.remote(max_concurrency=2)(CaseRunner)  # type: ignore[call-overload]
 
     def handle(self, frontend: str, role: str) -> RayWorkerHandle:
         # Minimizers take no CPU reservation so they never wait behind the fuzzing actors.

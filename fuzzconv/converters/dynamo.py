@@ -33,5 +33,6 @@ def onnx_from_dynamo(model: Any, inputs: list[np.ndarray], request: ExportReques
             verbose=False,
             verify=False,
         )
+    assert program is not None
     # Serialization is a stage of its own: ONNXProgram builds the proto from onnx_ir here.
     return program.model_proto.SerializeToString()

@@ -23,7 +23,7 @@ def onnx_from_torchscript(model: Any, inputs: list[np.ndarray], request: ExportR
         torch.onnx.export(
             model,
             args,
-            buffer,
+            buffer,  # type: ignore[arg-type]
             dynamo=False,
             opset_version=request.opset,
             input_names=list(request.input_names),

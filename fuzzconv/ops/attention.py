@@ -183,7 +183,7 @@ register(
             Attr("key_dim", IntRange(1, 8), 4),
             Attr("value_dim", IntRange(0, 4), 0),  # 0: key_dim
             Attr("output_shape", IntRange(0, 4), 0),  # 0: the query's features
-            Attr("attention_axes", Choice(attention_axes_options), "default"),
+            Attr("attention_axes", Choice(attention_axes_options), "default"),  # type: ignore[arg-type]
             Attr("use_gate", Flag(), False),
             Attr("bias", Flag(), True),
             Attr("add_bias_kv", Flag(), False),
