@@ -31,3 +31,15 @@ def test_campaign_buckets_and_replay(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert replay.returncode == 0, replay.stderr[-2000:]
     assert f"title     {title}" in replay.stdout
+
+    minimized = subprocess.run([sys.executable, "-m", "fuzzconv.cli", "minimize", str(titles[title]), "--time", "60s"],
+                               capture_output=True, text=True, timeout=300)
+    assert minimized.returncode == 0, minimized.stderr[-2000:]
+    assert f"title     {title}" in minimized.stdout
+    assert (titles[title] / "repro.py").is_file() and (titles[title] / "report.md").is_file()
+    report = subprocess.run([sys.executable, "-m", "fuzzconv.cli", "report", "--all", "--out", str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0 and title in (out / "crashes" / "INDEX.md").read_text()
+    status = subprocess.run([sys.executable, "-m", "fuzzconv.cli", "status", str(out), "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0 and json.loads(status.stdout)["cases"] > 0
