@@ -226,7 +226,7 @@ register(
         family="elementwise",
         args=(Arg(dtypes=("bool",)), Arg(like=same_shape_float)),
         attrs=(Attr("scalar", FloatRange(-2.0, 2.0), 0.0), Attr("scalar_first", Flag(), False)),
-        shape=lambda ctx: (ctx.ins[1],),
+        shape=lambda ctx: (TensorType(broadcast(ctx.ins[0].shape, ctx.ins[1].shape), ctx.ins[1].dtype),),
         torch=Impl(call=lambda ctx: "torch.where({0}, {scalar}, {1})" if ctx.a("scalar_first")
                    else "torch.where({0}, {1}, {scalar})"),
         keras=Impl(call=lambda ctx: "keras.ops.where({0}, {scalar}, {1})" if ctx.a("scalar_first")
