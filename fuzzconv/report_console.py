@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -13,7 +14,8 @@ from fuzzconv.compare import verdicts
 from fuzzconv.engine import CampaignConfig, Stats, outcomes_by_stage, summary_rows
 from fuzzconv.known_issues import known_issue
 
-console = Console(highlight=False, soft_wrap=True)
+# Piped or in CI rich would assume 80 columns and cut the converter names; tables get room there.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 
 
 def print_summary(stats: Stats, config: CampaignConfig) -> None:
