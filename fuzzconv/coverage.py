@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from fuzzconv import ops
-from fuzzconv.case import AttrValue, Case, Graph, Outcome
-from fuzzconv.graphcheck import infer_types, producers
+from fuzzconv.case import AttrValue, Case, Graph, Node, Outcome
+from fuzzconv.graphcheck import typed_producers
 
 NGRAM_LENGTHS = (3, 4)
 KINDS = ("op", "edge", "ngram3", "ngram4", "attr", "dtype-rank", "onnx", "onnx-edge", "onnx-ngram3")
@@ -34,11 +34,11 @@ def coverage_keys(case: Case, outcome: Outcome | None) -> set[str]:
 def source_keys(graph: Graph) -> set[str]:
     frontend = graph.frontend
     keys = {f"op:{frontend}:{node.op}" for node in graph.nodes}
-    edges = graph_edges(graph)
+    types, producer = typed_producers(graph)  # one walk serves edges, n-grams and dtype/rank
+    edges = graph_edges(graph, producer)
     keys.update(f"edge:{frontend}:{a}>{b}" for a, b in edges)
     for length in NGRAM_LENGTHS:
         keys.update(f"ngram{length}:{frontend}:{'>'.join(path)}" for path in ngrams(edges, length))
-    types = infer_types(graph)
     for node in graph.nodes:
         keys.update(f"attr:{frontend}:{node.op}:{name}={attr_bin(value)}" for name, value in node.attrs)
         if node.args:
@@ -47,9 +47,8 @@ def source_keys(graph: Graph) -> set[str]:
     return keys
 
 
-def graph_edges(graph: Graph) -> list[tuple[str, str]]:
+def graph_edges(graph: Graph, producer: dict[str, Node]) -> list[tuple[str, str]]:
     """(producer op, consumer op) for every tensor passed between two nodes."""
-    producer = producers(graph)
     return [(producer[arg].op, node.op) for node in graph.nodes for arg in node.args if arg in producer]
 
 

@@ -24,8 +24,13 @@ def infer_types(graph: Graph) -> Types:
 
 def producers(graph: Graph) -> dict[str, Node]:
     """The node that produces each node output."""
-    outputs_of = _walk(graph)[1]
-    return {name: node for node in graph.nodes for name in outputs_of[node.name]}
+    return typed_producers(graph)[1]
+
+
+def typed_producers(graph: Graph) -> tuple[Types, dict[str, Node]]:
+    """Every tensor's type and every node output's producer, from one walk of the graph."""
+    types, outputs_of = _walk(graph)
+    return types, {name: node for node in graph.nodes for name in outputs_of[node.name]}
 
 
 def _walk(graph: Graph) -> tuple[Types, dict[str, tuple[str, ...]]]:
