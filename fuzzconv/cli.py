@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import json
 import os
 import random
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from fuzzconv.engine import CampaignConfig
 
 EXIT_USAGE = 2
+
+# Modules that each add their own subcommands: `add_parser(sub)` registers the parser(s) and sets
+# `func`; they import heavy frameworks only inside that func.
+SUBCOMMAND_MODULES: tuple[str, ...] = ()
 
 
 class UsageError(Exception):
@@ -413,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     ops_cmd.add_argument("--frontend", choices=("torch", "keras"))
     ops_cmd.add_argument("--json", action="store_true")
     ops_cmd.set_defaults(func=cmd_ops)
+
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).add_parser(sub)
     return parser
 
 
