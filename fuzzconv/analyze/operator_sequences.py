@@ -1,0 +1,113 @@
+"""Section 3: are failures caused by operator sequences rather than operator types?"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from fuzzconv.analyze import association, classify, cores, sequences
+from fuzzconv.analyze.data import CaseRecord
+from fuzzconv.analyze.operator_types import converted, result_table, volcano
+from fuzzconv.analyze.sections import NOT_ENOUGH, NOT_SUPPORTED, SUPPORTED, Figure, Section, Table, fmt_p
+
+QUESTION = ("Do operator pairs and n-grams predict failure beyond the operators they are made of, "
+            "on cases the model has not seen?")
+
+
+def _unseen_table(measure: sequences.UnseenShare) -> tuple[Table, Figure]:
+    def spread(values: list[float]) -> str:
+        if not values:
+            return "-"
+        low, mid, high = np.percentile(values, [2.5, 50, 97.5])
+        return f"{100 * mid:.1f} % [{100 * low:.1f}, {100 * high:.1f}]"
+    rows = [["observed", f"{measure.holders}/{measure.failing} ({100 * measure.share:.1f} %)", "-"],
+            ["labels shuffled within converter", spread(measure.permuted), fmt_p(measure.p_value(measure.permuted))],
+            ["labels shuffled within converter and graph size", spread(measure.permuted_by_size),
+             fmt_p(measure.p_value(measure.permuted_by_size))]]
+    table = Table("The study's measure: failing cases holding a sequence never seen in a passing case",
+                  ["labels", "share of failing cases (median [95 % range])", "p (share this high by chance)"], rows,
+                  f"Sequences: operator pairs, 3-grams and 4-grams of the source graph; {len(measure.permuted)} "
+                  "shuffles each. The study reported 312 of 320 (97.5 %).")
+    figure = Figure("sequences-unseen", "Unseen-sequence share: observed against shuffled labels", "hist",
+                    {"series": {"shuffled within converter": [round(100 * v, 2) for v in measure.permuted],
+                                "shuffled within converter and size": [round(100 * v, 2) for v in measure.permuted_by_size]},
+                     "markers": {"observed": round(100 * measure.share, 2), "study (97.5 %)": 97.5}},
+                    xlabel="failing cases holding a never-passing sequence (%)", ylabel="shuffles")
+    return table, figure
+
+
+def _classifier_figure(results: list[classify.Comparison]) -> Figure:
+    categories = [r.converter for r in results]
+    return Figure("sequences-auc", "Held-out AUC: operator types against types + sequences", "bars",
+                  {"categories": categories,
+                   "series": {"types (+ size, opset)": [round(r.auc_types, 4) for r in results],
+                              "types + sequences": [round(r.auc_sequences, 4) for r in results]},
+                   "errors": {"types (+ size, opset)": [list(r.interval_types) for r in results],
+                              "types + sequences": [list(r.interval_sequences) for r in results]},
+                   "ylim": [0.4, 1.0]},
+                  ylabel="held-out AUC", caption="Bars: out-of-fold AUC; whiskers: paired-bootstrap interval.")
+
+
+def _cores_table(folders: list[Path]) -> tuple[Table, Counter[str]]:
+    found = [core for folder in folders for core in cores.load_cores(folder)]
+    kinds = Counter(core.kind for core in found)
+    note = ("What each bucket's minimized case keeps (same title): " +
+            ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) + "." if found else "No bucket folders found.")
+    return Table("Minimized bucket cores: the sequences that actually cause each bug", cores.COLUMNS,
+                 [core.row() for core in found], note, limit=60), kinds
+
+
+def _sentence(results: list[classify.Comparison], skipped: list[str], beyond: list[association.Association],
+              measure: sequences.UnseenShare) -> tuple[str, str]:
+    unseen = (f"the study's measure is {100 * measure.share:.1f} % here against "
+              f"{100 * float(np.median(measure.permuted_by_size or [np.nan])):.1f} % with labels shuffled within size")
+    n_beyond = sum(t.significant for t in beyond)
+    if not results:
+        return NOT_ENOUGH, (f"Not enough data: no converter has {classify.MIN_PER_CLASS} failing and "
+                            f"{classify.MIN_PER_CLASS} passing cases ({'; '.join(skipped)}); {unseen}.")
+    wins = [r for r in results if r.sequences_win]
+    if wins:
+        best = max(wins, key=lambda r: r.gain)
+        return SUPPORTED, (f"Supported: sequences raise held-out AUC in {len(wins)} of {len(results)} converters "
+                           f"(best {best.converter}: {best.auc_types:.3f} -> {best.auc_sequences:.3f}, gain "
+                           f"{best.gain:+.3f}, CI [{best.interval_gain[0]:+.3f}, {best.interval_gain[1]:+.3f}]); "
+                           f"{n_beyond} sequences fail more than their operators alone; {unseen}.")
+    gains = ", ".join(f"{r.converter} {r.gain:+.3f}" for r in results)
+    return NOT_SUPPORTED, (f"Not supported: sequence features do not raise held-out AUC over operator types in any of "
+                           f"{len(results)} converters (gains {gains}, every interval reaches 0); {n_beyond} "
+                           f"sequences fail more than their operators alone; {unseen}.")
+
+
+def section(cases: list[CaseRecord], folders: list[Path], seed: int, permutations: int, resamples: int) -> Section:
+    marginal = association.marginal_tests(cases, "edge") + association.marginal_tests(cases, "ngram3")
+    beyond = (association.conditional_tests(cases, "edge", "op") + association.conditional_tests(cases, "ngram3", "op"))
+    beyond = association.adjust(beyond)
+    onnx_beyond = association.conditional_tests(converted(cases), "onnx-edge", "onnx")
+    measure = sequences.unseen_share(cases, permutations, seed)
+    results, skipped = classify.compare(cases, seed, resamples)
+    unseen_table, unseen_figure = _unseen_table(measure)
+    cores_table, kinds = _cores_table(folders)
+    tables = [
+        Table("Classifiers on held-out cases", classify.COLUMNS, [r.row() for r in results],
+              f"{classify.FOLDS}-fold out-of-fold predictions; intervals at {100 * (results[0].level if results else 0.95):.2f} % "
+              f"(Bonferroni over converters) from {resamples} paired bootstrap resamples. Both models see graph size "
+              "and opset." + (" Left out: " + "; ".join(skipped) + "." if skipped else "")),
+        result_table("Sequences beyond their operators (source graph)", beyond, "sequences"),
+        result_table("ONNX operator pairs beyond their operators (converted graph)", onnx_beyond, "sequences"),
+        result_table("Sequences, marginal (source graph: pairs and 3-grams)", marginal, "sequences"),
+        unseen_table, cores_table]
+    figures = [_classifier_figure(results), volcano("sequences-beyond", "Sequences beyond their operators", beyond),
+               unseen_figure]
+    verdict, sentence = _sentence(results, skipped, beyond, measure)
+    failing = sum(c.failed for c in cases)
+    basis = (f"{len(cases)} valid cases ({failing} failing) over {len({c.converter for c in cases})} converters; "
+             f"{len(marginal)} marginal and {len(beyond)} conditional sequence tests; classifiers on "
+             f"{len(results)} converters; {sum(kinds.values())} bucket cores.")
+    findings = ([f"beyond: {t.converter}: {t.feature}" for t in beyond + onnx_beyond if t.significant] +
+                [f"classifier: {r.converter}" for r in results if r.sequences_win])
+    notes = ["'Beyond their operators' compares, among the cases holding every operator of a sequence, those with "
+             "the sequence against those without it, so a sequence that only carries a failing operator does not count.",
+             "The marginal table is what a plain count sees; it is dominated by sequences holding a failing operator."]
+    return Section("sequences", "3. Operator sequences", QUESTION, verdict, sentence, basis, tables, figures, notes, findings)
