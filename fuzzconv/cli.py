@@ -26,7 +26,8 @@ EXIT_USAGE = 2
 
 # Modules that each add their own subcommands: `add_parser(sub)` registers the parser(s) and sets
 # `func`; they import heavy frameworks only inside that func.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("fuzzconv.checkmodel.command", "fuzzconv.analyze.command")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("fuzzconv.checkmodel.command", "fuzzconv.analyze.command",
+                                       "fuzzconv.recheck_command")
 
 
 class UsageError(Exception):

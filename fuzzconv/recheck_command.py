@@ -1,0 +1,82 @@
+"""The `recheck` and `curate` subcommands: check a release against what is stored, keep a catalogue of bugs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fuzzconv.cli import UsageError, parse_duration
+
+
+def cmd_recheck(args: argparse.Namespace) -> int:
+    from fuzzconv.recheck import RecheckConfig, RecheckError, collect_all, recheck
+    from fuzzconv.recheck_report import RecheckReport, json_report, markdown_report, text_report
+    from fuzzconv.recheck_worker import environment_versions
+    from fuzzconv.remote_worker import RemoteWorkerError, interpreter_versions
+
+    if args.json and args.markdown:
+        raise UsageError("choose one of --json and --markdown")
+    python = args.python or sys.executable
+    try:
+        items = collect_all([Path(folder) for folder in args.folders or ["."]], corpus=not args.no_corpus)
+        rechecked = interpreter_versions(python)
+    except (RecheckError, RemoteWorkerError) as exc:
+        raise UsageError(f"{exc}") from None
+    timeout_s = parse_duration(args.case_timeout)
+    config = RecheckConfig(python, timeout_s, timeout_s + 120, not args.no_repro,
+                           on_progress=lambda line: print(f"recheck: {line}", file=sys.stderr))
+    try:
+        checked = recheck(items, config)
+    except RemoteWorkerError as exc:
+        raise UsageError(f"{exc}; check that this interpreter has the frameworks installed") from None
+    report = RecheckReport(args.folders or ["."], python, environment_versions(), rechecked, checked)
+    render = json_report if args.json else markdown_report if args.markdown else text_report
+    print(render(report), end="")
+    return report.exit_code
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    from fuzzconv.curate import CurateError, curate
+
+    try:
+        chosen, skipped = curate([Path(f) for f in args.campaigns], Path(args.into), args.dry_run,
+                                 exclude=args.exclude or [])
+    except CurateError as exc:
+        raise UsageError(str(exc)) from None
+    for title, reason in skipped:
+        print(f"skipped: {title}: {reason}", file=sys.stderr)
+    verb = "would copy" if args.dry_run else "copied"
+    for bucket in chosen:
+        print(f"{verb}: {bucket}")
+    print(f"{len(chosen)} bucket(s) {verb} into {args.into}, {len(skipped)} skipped", file=sys.stderr)
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    recheck = sub.add_parser(
+        "recheck", help="replay stored buckets and corpus cases under another Python environment",
+        description="Replay every bucket (minimized case and repro.py) and corpus case of the given folders "
+                    "under --python and say what is fixed, still failing, failing differently or newly failing. "
+                    "Exit code 0 when nothing got worse, 1 when something did.")
+    recheck.add_argument("folders", nargs="*", metavar="DIR",
+                         help="campaign folders, crashes/ folders or bucket folders (default: current folder)")
+    recheck.add_argument("--python", default=None, metavar="PATH",
+                         help="interpreter of the environment to check (default: this one)")
+    recheck.add_argument("--case-timeout", default="60s", help="time limit of one case (default 60s)")
+    recheck.add_argument("--no-repro", action="store_true", help="do not run the buckets' repro.py scripts")
+    recheck.add_argument("--no-corpus", action="store_true", help="recheck buckets only, not corpus cases")
+    recheck.add_argument("--json", action="store_true", help="print the result as JSON")
+    recheck.add_argument("--markdown", action="store_true", help="print the result as markdown (for a CI summary)")
+    recheck.set_defaults(func=cmd_recheck)
+
+    curate = sub.add_parser(
+        "curate", help="copy minimized, reliable buckets into a catalogue and write its README.md table",
+        description="Copy each minimized, non-flaky bucket of the given campaign folders (with case.json, "
+                    "repro.py, report.md) into --into, one per title, and regenerate its README.md.")
+    curate.add_argument("campaigns", nargs="*", metavar="DIR", help="campaign folders or crashes/ folders to take from")
+    curate.add_argument("--into", default="crashes", help="the catalogue folder (default: crashes)")
+    curate.add_argument("--exclude", action="append", metavar="TEXT",
+                        help="leave out buckets whose title contains TEXT, repeatable")
+    curate.add_argument("--dry-run", action="store_true", help="say what would be copied, copy nothing")
+    curate.set_defaults(func=cmd_curate)
