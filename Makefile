@@ -44,3 +44,13 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# A second virtualenv that shares this one's packages except the named releases, to try an upgrade:
+#   make env-candidate SPEC="onnxruntime==1.30.0"   then   fuzzconv recheck --python .venv-candidate/bin/python crashes/
+CANDIDATE ?= .venv-candidate
+SPEC      ?=
+
+.PHONY: env-candidate
+env-candidate: install
+	@test -n "$(SPEC)" || { echo 'usage: make env-candidate SPEC="onnxruntime==1.30.0 [tf2onnx==1.16.1]" [CANDIDATE=.venv-candidate]'; exit 2; }
+	$(BIN)/python -m fuzzconv.candidate_env --env $(CANDIDATE) $(SPEC)
