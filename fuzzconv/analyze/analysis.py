@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from fuzzconv import __version__
-from fuzzconv.analyze import characteristics, operator_sequences, operator_types, opsets, timeline, tolerance
+from fuzzconv.analyze import (
+    association,
+    characteristics,
+    operator_sequences,
+    operator_types,
+    opsets,
+    timeline,
+    tolerance,
+)
 from fuzzconv.analyze.data import Campaign, all_cases, load_campaigns
 from fuzzconv.analyze.sections import Section
 
@@ -54,10 +62,11 @@ def analyze(folders: list[Path], settings: Settings) -> Analysis:
 
 def analyze_campaigns(campaigns: list[Campaign], settings: Settings) -> Analysis:
     cases = all_cases(campaigns)
+    tests = association.structural_tests(cases)
     sections = [
         characteristics.section(cases),
-        operator_types.section(cases),
-        operator_sequences.section(cases, [c.folder for c in campaigns], settings.seed, settings.permutations,
+        operator_types.section(cases, tests),
+        operator_sequences.section(cases, tests, [c.folder for c in campaigns], settings.seed, settings.permutations,
                                    settings.resamples),
         opsets.section(cases),
         tolerance.section(cases),

@@ -1,5 +1,6 @@
 """Fisher exact tests of one feature (an operator, a pair, an n-gram) against failure, within
-each converter, Benjamini-Hochberg corrected over all tests of one family.
+each converter, Benjamini-Hochberg corrected together: every test of sections 2 and 3 is one
+family, so that the false discovery rate holds for the whole report, not for each table.
 
 Two kinds of test:
 - marginal: failure rate of cases with the feature against cases without it;
@@ -33,6 +34,7 @@ class Association:
     n_without: int
     p: float
     q: float = math.nan
+    beyond: bool = False  # tested among the cases holding all the sequence's operators
 
     @property
     def rate_with(self) -> float:
@@ -113,7 +115,7 @@ def conditional_tests(cases: list[CaseRecord], family: str, op_family: str) -> l
                 continue
             population = set.intersection(*(op_holders.get(op, set()) for op in set(feature.split(">"))))
             if (test := _test(converter, family, feature, holders & population, population, failing)) is not None:
-                tests.append(test)
+                tests.append(replace(test, beyond=True))
     return adjust(tests)
 
 
@@ -122,5 +124,30 @@ def adjust(tests: list[Association]) -> list[Association]:
     if not tests:
         return []
     qs = false_discovery_control([t.p for t in tests], method="bh")
-    adjusted = [replace(t, q=float(q)) for t, q in zip(tests, qs)]
-    return sorted(adjusted, key=lambda t: (t.q, t.p, -t.odds_ratio, t.converter, t.feature))
+    return ranked([replace(t, q=float(q)) for t, q in zip(tests, qs)])
+
+
+def ranked(tests: list[Association]) -> list[Association]:
+    """Most significant first."""
+    return sorted(tests, key=lambda t: (t.q, t.p, -t.odds_ratio, t.converter, t.feature))
+
+
+def converted(cases: list[CaseRecord]) -> list[CaseRecord]:
+    """Cases whose converter produced a graph: only they can be asked which ONNX operators they hold."""
+    return [c for c in cases if c.features["onnx"]]
+
+
+def structural_tests(cases: list[CaseRecord]) -> dict[str, list[Association]]:
+    """All tests of sections 2 and 3, BH-corrected as one family, by table:
+    op, onnx (types); edge, ngram3 (marginal sequences); beyond, onnx-beyond (sequences given their ops)."""
+    made = converted(cases)
+    raw = {"op": marginal_tests(cases, "op"), "onnx": marginal_tests(made, "onnx"),
+           "edge": marginal_tests(cases, "edge"), "ngram3": marginal_tests(cases, "ngram3"),
+           "beyond": conditional_tests(cases, "edge", "op") + conditional_tests(cases, "ngram3", "op"),
+           "onnx-beyond": conditional_tests(made, "onnx-edge", "onnx")}
+    pooled = adjust([t for tests in raw.values() for t in tests])
+    table = {"op": "op", "onnx": "onnx", "edge": "edge", "ngram3": "ngram3", "onnx-edge": "onnx-beyond"}
+    split: dict[str, list[Association]] = {key: [] for key in raw}
+    for test in pooled:
+        split["beyond" if test.beyond and test.family in ("edge", "ngram3") else table[test.family]].append(test)
+    return split

@@ -9,7 +9,7 @@ import numpy as np
 
 from fuzzconv.analyze import association, classify, cores, sequences
 from fuzzconv.analyze.data import CaseRecord
-from fuzzconv.analyze.operator_types import converted, result_table, volcano
+from fuzzconv.analyze.operator_types import result_table, volcano
 from fuzzconv.analyze.sections import NOT_ENOUGH, NOT_SUPPORTED, SUPPORTED, Figure, Section, Table, fmt_p
 
 QUESTION = ("Do operator pairs and n-grams predict failure beyond the operators they are made of, "
@@ -47,7 +47,7 @@ def _classifier_figure(results: list[classify.Comparison]) -> Figure:
                    "errors": {"types (+ size, opset)": [list(r.interval_types) for r in results],
                               "types + sequences": [list(r.interval_sequences) for r in results]},
                    "ylim": [0.4, 1.0]},
-                  ylabel="held-out AUC", caption="Bars: out-of-fold AUC; whiskers: paired-bootstrap interval.")
+                  ylabel="held-out AUC", caption="Bars: held-out AUC (mean over the two cross-fitted halves); whiskers: paired-bootstrap interval.")
 
 
 def _cores_table(folders: list[Path]) -> tuple[Table, Counter[str]]:
@@ -80,18 +80,17 @@ def _sentence(results: list[classify.Comparison], skipped: list[str], beyond: li
                            f"sequences fail more than their operators alone; {unseen}.")
 
 
-def section(cases: list[CaseRecord], folders: list[Path], seed: int, permutations: int, resamples: int) -> Section:
-    marginal = association.marginal_tests(cases, "edge") + association.marginal_tests(cases, "ngram3")
-    beyond = (association.conditional_tests(cases, "edge", "op") + association.conditional_tests(cases, "ngram3", "op"))
-    beyond = association.adjust(beyond)
-    onnx_beyond = association.conditional_tests(converted(cases), "onnx-edge", "onnx")
+def section(cases: list[CaseRecord], tests: dict[str, list[association.Association]], folders: list[Path],
+            seed: int, permutations: int, resamples: int) -> Section:
+    marginal = association.ranked(tests["edge"] + tests["ngram3"])
+    beyond, onnx_beyond = tests["beyond"], tests["onnx-beyond"]
     measure = sequences.unseen_share(cases, permutations, seed)
     results, skipped = classify.compare(cases, seed, resamples)
     unseen_table, unseen_figure = _unseen_table(measure)
     cores_table, kinds = _cores_table(folders)
     tables = [
         Table("Classifiers on held-out cases", classify.COLUMNS, [r.row() for r in results],
-              f"{classify.FOLDS}-fold out-of-fold predictions; intervals at {100 * (results[0].level if results else 0.95):.2f} % "
+              f"Cross-fitted on two halves of each converter's cases (each scored by the model of the other half); intervals at {100 * (results[0].level if results else 0.95):.2f} % "
               f"(Bonferroni over converters) from {resamples} paired bootstrap resamples. Both models see graph size "
               "and opset." + (" Left out: " + "; ".join(skipped) + "." if skipped else "")),
         result_table("Sequences beyond their operators (source graph)", beyond, "sequences"),

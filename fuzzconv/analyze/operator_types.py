@@ -12,15 +12,10 @@ from fuzzconv.analyze.sections import NOT_ENOUGH, NOT_SUPPORTED, SUPPORTED, Figu
 SHOWN = 40
 
 
-def converted(cases: list[CaseRecord]) -> list[CaseRecord]:
-    """Cases whose converter produced a graph: only they can be asked which ONNX operators they hold."""
-    return [c for c in cases if c.features["onnx"]]
-
-
 def result_table(title: str, tests: list[Association], what: str) -> Table:
     significant = [t for t in tests if t.significant]
     note = (f"{len(significant)} of {len(tests)} tested {what} are significant at a false discovery rate of 5 % "
-            f"(Benjamini-Hochberg over all {len(tests)} tests). A {what[:-1]} is tested within a converter when at "
+            f"(Benjamini-Hochberg over all tests of sections 2 and 3). A {what[:-1]} is tested within a converter when at "
             f"least {association.MIN_SUPPORT} cases hold it and {association.MIN_SUPPORT} do not.")
     rows = [t.row() for t in (significant or tests[:10])]
     if not significant and tests:
@@ -44,13 +39,12 @@ def explained(cases: list[CaseRecord], tests: list[Association], family: str) ->
     return held, len(failing)
 
 
-def section(cases: list[CaseRecord]) -> Section:
-    source = association.marginal_tests(cases, "op")
-    onnx = association.marginal_tests(converted(cases), "onnx")
+def section(cases: list[CaseRecord], tests: dict[str, list[Association]]) -> Section:
+    source, onnx = tests["op"], tests["onnx"]
     failing = sum(c.failed for c in cases)
     basis = (f"{len(cases)} valid cases ({failing} failing); {len(source)} (converter, source operator) and "
              f"{len(onnx)} (converter, ONNX operator) tests; ONNX operators only over the "
-             f"{len(converted(cases))} cases whose conversion produced a graph.")
+             f"{len(association.converted(cases))} cases whose conversion produced a graph.")
     question = "Do cases holding a given operator fail more (or less) often than cases without it?"
     tables = [result_table("Source operators", source, "operators"),
               result_table("ONNX operators of the converted graph", onnx, "operators")]

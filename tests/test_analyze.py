@@ -1,0 +1,178 @@
+"""`fuzzconv analyze` on synthetic campaign databases written through the real CampaignDB.
+
+A planted effect (one operator pair that fails 30 % of the time, while its two operators on
+their own fail at the base rate) must be found; data with no effect must give no discovery
+in at least 95 % of repeated trials. No deep-learning framework is needed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from fuzzconv.analyze import study
+from fuzzconv.analyze.analysis import Settings, analyze
+from fuzzconv.analyze.data import load_campaigns, required_tolerance
+from fuzzconv.analyze.sections import NOT_ENOUGH, SUPPORTED
+from fuzzconv.campaign_db import CampaignDB
+from fuzzconv.case import Case, Graph, GraphInput, Node, Outcome, Target, TensorType
+from fuzzconv.cli import main
+from fuzzconv.coverage import coverage_keys
+
+OPS = ("relu", "sigmoid", "tanh", "abs", "neg", "exp", "cos", "sin")
+PLANTED = ("tanh", "exp")  # tanh feeding exp fails 30 % of the time; tanh or exp elsewhere do not
+PLANTED_RATE, BASE_RATE = 0.30, 0.04
+FAST = Settings(seed=0, permutations=20, resamples=100)
+STUDY_CSV = Path("/work/shared/data/issta24_converter_failures_200.csv")
+
+
+def random_graph(rng: random.Random) -> Graph:
+    """A random DAG of unary ops: each node reads the input or an earlier node."""
+    nodes: list[Node] = []
+    for i in range(rng.randint(2, 7)):
+        arg = "x0" if not nodes or rng.random() < 0.15 else rng.choice(nodes).name
+        nodes.append(Node(f"n{i}", rng.choice(OPS), (arg,)))
+    consumed = {a for node in nodes for a in node.args}
+    outputs = tuple(node.name for node in nodes if node.name not in consumed)
+    return Graph("torch", (GraphInput("x0", TensorType((2, 3))),), tuple(nodes), outputs)
+
+
+def has_planted_pair(graph: Graph) -> bool:
+    op_of = {node.name: node.op for node in graph.nodes}
+    return any((op_of.get(arg), node.op) == PLANTED for node in graph.nodes for arg in node.args)
+
+
+def outcome_for(case: Case, failed: bool) -> Outcome:
+    if failed:
+        return Outcome(case.id, "finding", "conversion", "crash", "torch/script: conversion: crash: planted",
+                       timings=(("convert", 0.01),))
+    onnx_ops = tuple(dict.fromkeys(node.op.capitalize() for node in case.graph.nodes))
+    return Outcome(case.id, "pass", timings=(("convert", 0.01),), onnx_ops=onnx_ops)
+
+
+def write_campaign(folder: Path, seed: int, cases: int, planted: bool, base_rate: float = BASE_RATE,
+                   converter: str = "torch-script") -> Path:
+    """A campaign folder whose database holds `cases` synthetic cases (plus two invalid ones)."""
+    rng = random.Random(seed)
+    with CampaignDB.open(folder / "campaign.sqlite") as db, db.transaction():
+        run = db.start_run(seed, [converter], {})
+        for index in range(cases + 2):
+            graph = random_graph(rng)
+            case = Case(graph, Target(converter, opset=13 + index % 6), data_seed=index)
+            rate = PLANTED_RATE if planted and has_planted_pair(graph) else base_rate
+            outcome = outcome_for(case, rng.random() < rate)
+            if index >= cases:
+                outcome = Outcome(case.id, "invalid", "source", "crash", "torch: source: crash: invalid")
+            db.record_case(case, outcome, run, index, coverage=coverage_keys(case, outcome))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_campaign(tmp_path_factory.mktemp("planted"), seed=7, cases=1500, planted=True)
+
+
+def test_invalid_cases_are_kept_out_of_the_denominators(planted: Path) -> None:
+    (campaign,) = load_campaigns([planted])
+    assert campaign.excluded == {"invalid": 2}
+    assert len(campaign.cases) == 1500
+    assert all(case.status in ("pass", "finding") for case in campaign.cases)
+
+
+def test_planted_sequence_is_found_and_its_operators_are_not_blamed(planted: Path) -> None:
+    analysis = analyze([planted], FAST)
+    sequences = analysis.section("sequences")
+    assert sequences.verdict == SUPPORTED, sequences.sentence
+    assert f"beyond: torch-script: {'>'.join(PLANTED)}" in sequences.findings
+    assert "classifier: torch-script" in sequences.findings
+    blamed = {f.rsplit(": ", 1)[1] for f in analysis.section("types").findings if f.startswith("op:")}
+    assert blamed <= set(PLANTED), blamed  # only the planted pair's own operators carry its effect
+
+
+def trial_has_discovery(folder: Path, seed: int) -> list[str]:
+    write_campaign(folder, seed=seed, cases=700, planted=False, base_rate=0.1)  # enough failing cases to model
+    return analyze([folder], Settings(seed=seed, permutations=0, resamples=100)).discoveries()
+
+
+def test_no_effect_gives_no_discovery_in_95_percent_of_trials(tmp_path: Path) -> None:
+    trials = 25
+    found = {seed: trial_has_discovery(tmp_path / f"null-{seed}", seed) for seed in range(trials)}
+    with_discovery = [seed for seed, d in found.items() if d]
+    # Under 5 %: at most one trial of 25 (4 %) may report anything significant.
+    assert len(with_discovery) <= 1, {seed: found[seed] for seed in with_discovery}
+
+
+def test_unseen_sequence_measure_has_a_shuffled_baseline(planted: Path) -> None:
+    analysis = analyze([planted], Settings(seed=1, permutations=30, resamples=100))
+    figure = next(f for f in analysis.section("sequences").figures if f.id == "sequences-unseen")
+    assert len(figure.data["series"]["shuffled within converter"]) == 30
+    observed = figure.data["markers"]["observed"]
+    assert 0 < observed <= 100
+
+
+def test_too_little_data_says_so(tmp_path: Path) -> None:
+    folder = write_campaign(tmp_path / "tiny", seed=3, cases=40, planted=True)
+    analysis = analyze([folder], FAST)
+    sequences = analysis.section("sequences")
+    assert sequences.verdict == NOT_ENOUGH
+    assert "failing of 40 cases" in sequences.sentence
+
+
+def test_required_tolerance_of_a_case() -> None:
+    value = {"shape_ok": True, "dtype_ok": True, "nonfinite_ok": True, "ok": False, "required_tol": 0.02,
+             "converted_ref_err": -1.0, "source_ref_err": -1.0}
+    assert required_tolerance([value, {**value, "required_tol": 1e-6, "ok": True}]) == 0.02
+    assert math.isinf(required_tolerance([value, {**value, "nonfinite_ok": False}]))
+    judged = {**value, "converted_ref_err": 0.5, "source_ref_err": 0.01}
+    assert required_tolerance([judged]) == pytest.approx(0.4)
+
+
+@pytest.mark.skipif(not STUDY_CSV.is_file(), reason="the study's shared CSV is not on this machine")
+def test_study_figures_match_the_artifact() -> None:
+    rows = list(csv.DictReader(STUDY_CSV.open(encoding="utf-8")))
+    tally = Counter((r["converter"], r["Component"], r["Symptoms"]) for r in rows)
+    assert dict(tally) == study.ISSUES
+
+
+def test_cli_writes_the_report(planted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "report"
+    code = main(["analyze", str(planted), "--out", str(out), "--permutations", "10", "--resamples", "60"])
+    assert code == 0, capsys.readouterr().err
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") >= 8
+    assert "http" not in page.split("<body>", 1)[1].replace("https://github.com", "")  # nothing fetched
+    figures = json.loads((out / "figures.json").read_text(encoding="utf-8"))
+    assert [s["key"] for s in figures["sections"]] == ["characteristics", "types", "sequences", "opsets",
+                                                       "tolerance", "timeline"]
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "3. Operator sequences | supported" in summary
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: None, "does not exist"),
+    (lambda d: d.mkdir(), "no campaign database"),
+    (lambda d: (d.mkdir(), (d / "campaign.sqlite").write_bytes(b"not sqlite" * 200)), "not a SQLite database"),
+    (lambda d: CampaignDB.open(d / "campaign.sqlite").close(), "no campaign run"),
+])
+def test_cli_refuses_bad_input_with_one_line(make, message, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "campaign"
+    make(folder)
+    code = main(["analyze", str(folder), "--out", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "report").exists()
+
+
+def test_cli_refuses_a_campaign_without_cases(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "campaign"
+    with CampaignDB.open(folder / "campaign.sqlite") as db:
+        db.start_run(1, ["torch-script"], {})
+    assert main(["analyze", str(folder)]) == 2
+    assert "no executed case" in capsys.readouterr().err
