@@ -79,7 +79,7 @@ class RemoteWorker:
     case_timeout_s: float = 60.0
     ready_timeout_s: float = READY_TIMEOUT_S
     process: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
+    lost: int = 0  # workers that hung or died; the next case starts a fresh one
     _pending: bytes = b""
     _log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -99,8 +99,6 @@ class RemoteWorker:
     def replay(self, case: Case) -> Replayed:
         """Run one case under the other interpreter; a hang or a dead worker is an outcome, not an error."""
         if self.process is None or self.process.poll() is not None:
-            if self.process is not None:
-                self.restarts += 1
             self.start()
         assert self.process is not None and self.process.stdin is not None
         started = time.monotonic()
@@ -130,6 +128,7 @@ class RemoteWorker:
             assert self.process is not None
             reason = exit_reason(self.process.wait(timeout=30))
         self.process = None
+        self.lost += 1
         return Replayed(lost_outcome(case, step, symptom, reason), elapsed_s=time.monotonic() - started)
 
     def _next_message(self, deadline: float) -> tuple[dict[str, Any] | None, bool]:
