@@ -48,6 +48,8 @@ def add_parser(sub: Any) -> None:
     study.add_argument("--frontend", action="append", choices=("torch", "keras"), help="only these frameworks")
     study.add_argument("--repeats", type=int, default=30, help="timed runs per latency figure (default 30)")
     study.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    study.add_argument("--report-only", action="store_true",
+                       help="re-render report.md and report.html from a finished study's results.json")
     study.set_defaults(func=cmd_study)
 
 
@@ -98,4 +100,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     settings = StudySettings(out=Path(args.out), epochs=args.epochs, models=tuple(args.model or ()),
                              frontends=tuple(args.frontend or ("torch", "keras")), repeats=args.repeats,
                              memory=not args.no_memory)
+    if args.report_only:
+        from fuzzconv.checkmodel.study import rerender
+
+        return rerender(settings)
     return run_study(settings)
