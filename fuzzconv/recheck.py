@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from fuzzconv.case import Case, CaseError
-from fuzzconv.remote_worker import RemoteWorker, exit_reason, worker_env
+from fuzzconv.remote_worker import RemoteWorker, RemoteWorkerError, exit_reason, worker_env
 
 VERDICTS = ("fixed", "still-failing", "changed", "new-failure", "still-passing", "error")
 WORSE = frozenset({"changed", "new-failure", "error"})
 FRONTEND_ORDER = ("torch", "keras")
+PROGRESS_EVERY = 50  # replays between two progress lines
 
 
 class RecheckError(Exception):
@@ -196,16 +197,32 @@ def replay_items(items: list[Item], config: RecheckConfig) -> list[Checked]:
     results: dict[int, Checked] = {}
     for frontend in FRONTEND_ORDER:
         batch = [(i, item) for i, item in enumerate(items) if item.case.graph.frontend == frontend]
-        if not batch:
-            continue
-        worker = RemoteWorker(config.python, frontend, config.log_dir / f"{frontend}-worker.log", config.case_timeout_s)
-        config.on_progress(f"replaying {len(batch)} {frontend} case(s) under {config.python}")
-        try:
-            for index, item in batch:
-                results[index] = _replay_one(worker, item)
-        finally:
-            worker.stop()
+        if batch:
+            config.on_progress(f"replaying {len(batch)} {frontend} case(s) under {config.python}")
+            results.update(_replay_batch(frontend, batch, config))
     return [results[i] for i in range(len(items))]
+
+
+def _replay_batch(frontend: str, batch: list[tuple[int, Item]], config: RecheckConfig) -> dict[int, Checked]:
+    """One frontend's items through one worker; if the worker cannot start, each item is an error."""
+    worker = RemoteWorker(config.python, frontend, config.log_dir / f"{frontend}-worker.log", config.case_timeout_s)
+    results: dict[int, Checked] = {}
+    broken = ""
+    try:
+        for done, (index, item) in enumerate(batch, 1):
+            if broken:
+                results[index] = Checked(item, error=broken)
+                continue
+            try:
+                results[index] = _replay_one(worker, item)
+            except RemoteWorkerError as exc:
+                broken = str(exc)
+                results[index] = Checked(item, error=broken)
+            if done % PROGRESS_EVERY == 0:
+                config.on_progress(f"{frontend}: {done} of {len(batch)} replayed")
+    finally:
+        worker.stop()
+    return results
 
 
 def _replay_one(worker: RemoteWorker, item: Item) -> Checked:

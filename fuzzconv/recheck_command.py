@@ -26,10 +26,7 @@ def cmd_recheck(args: argparse.Namespace) -> int:
     timeout_s = parse_duration(args.case_timeout)
     config = RecheckConfig(python, timeout_s, timeout_s + 120, not args.no_repro,
                            on_progress=lambda line: print(f"recheck: {line}", file=sys.stderr))
-    try:
-        checked = recheck(items, config)
-    except RemoteWorkerError as exc:
-        raise UsageError(f"{exc}; check that this interpreter has the frameworks installed") from None
+    checked = recheck(items, config)
     report = RecheckReport(args.folders or ["."], python, environment_versions(), rechecked, checked)
     render = json_report if args.json else markdown_report if args.markdown else text_report
     print(render(report), end="")

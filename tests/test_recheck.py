@@ -108,6 +108,16 @@ def test_a_dying_or_hanging_worker_is_an_outcome_and_replaced(tmp_path):
     assert worker.lost == 2
 
 
+def test_an_environment_without_the_framework_makes_errors_not_a_crash(tmp_path, capsys):
+    python = fake_python(tmp_path)
+    script = tmp_path / "fake_worker.py"
+    Path(python).write_text(f'#!/bin/sh\ncase "$*" in *serve*) echo "No module named torch" >&2; exit 1;; esac\n'
+                            f'exec "{sys.executable}" "{script}" "$@"\n')
+    code, report = _recheck_json(capsys, "--python", python, "--no-repro", "--no-corpus", str(DATA))
+    assert code == 1
+    assert [(i["verdict"], "No module named torch" in i["error"]) for i in report["items"]] == [("error", True)]
+
+
 REPRO_SCRIPTS = {
     "reproduces": 'print("BUG: conversion raised X"); raise SystemExit(1)',
     "passes": 'print("FIXED: every step passes")',
