@@ -18,8 +18,9 @@ import pytest
 
 from fuzzconv.analyze import study
 from fuzzconv.analyze.analysis import Settings, analyze
-from fuzzconv.analyze.data import load_campaigns, required_tolerance
+from fuzzconv.analyze.data import FAMILIES, CaseRecord, load_campaigns, required_tolerance
 from fuzzconv.analyze.sections import NOT_ENOUGH, SUPPORTED
+from fuzzconv.analyze.sequences import unseen_share
 from fuzzconv.campaign_db import CampaignDB
 from fuzzconv.case import Case, Graph, GraphInput, Node, Outcome, Target, TensorType
 from fuzzconv.cli import main
@@ -176,3 +177,18 @@ def test_cli_refuses_a_campaign_without_cases(tmp_path: Path, capsys: pytest.Cap
         db.start_run(1, ["torch-script"], {})
     assert main(["analyze", str(folder)]) == 2
     assert "no executed case" in capsys.readouterr().err
+
+
+def record(case_id: str, ops: tuple[str, ...], failed: bool) -> CaseRecord:
+    pairs = frozenset(f"{a}>{b}" for a, b in zip(ops, ops[1:]))
+    features = {family: frozenset() for family in FAMILIES} | {"op": frozenset(ops), "edge": pairs}
+    return CaseRecord("c", case_id, "torch-script", 17, "finding" if failed else "pass", "", "", "", 0.0, 0.0,
+                      len(ops), features, None)
+
+
+def test_unseen_measure_can_leave_out_operators_that_never_pass() -> None:
+    """A failing operator makes every sequence through it 'never seen passing'; the second count drops those."""
+    cases = [record(f"p{i}", ("relu", "tanh"), False) for i in range(5)]
+    cases += [record("f1", ("relu", "boom"), True), record("f2", ("tanh", "relu"), True)]
+    measure = unseen_share(cases, permutations=0, seed=0)
+    assert (measure.holders, measure.holders_of_known_ops, measure.failing) == (2, 1, 2)

@@ -29,7 +29,7 @@ class Core:
         return ", ".join(self.pairs) if self.pairs else " + ".join(self.ops) or "-"
 
     def row(self) -> list[object]:
-        return [self.title, self.hits, self.kind, f"{self.nodes_before} -> {len(self.ops) or '?'}", self.text]
+        return [self.title, self.hits, self.kind, f"{self.nodes_before}\u2192{len(self.ops) or '?'}", self.text]
 
 
 COLUMNS = ["bucket", "hits", "core", "nodes", "minimized operators / pairs"]

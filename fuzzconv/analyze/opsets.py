@@ -82,7 +82,8 @@ def section(cases: list[CaseRecord]) -> Section:
                       xlabel="opset", ylabel="failing cases (%)"),
                Figure("opsets-changes", "Failure rate against schema changes per opset", "scatter",
                       {"points": [{"x": changes.get(o, 0), "y": round(100 * rates[o], 3), "label": f"opset {o}",
-                                   "highlight": o in usable} for o in rates], "labels": 30},
+                                   "highlight": o in usable} for o in rates], "labels": 30, "label_all": True,
+                       "legend": [f"fewer than {MIN_CASES_PER_OPSET} cases", f"{MIN_CASES_PER_OPSET} or more cases"]},
                       xlabel="operator schemas changed in the opset", ylabel="failure rate (%)")]
     basis = f"{len(cases)} valid cases over opsets {', '.join(map(str, rates)) or 'none'}; schema history of onnx's own definitions."
     question = "Do opsets with more operator-schema changes fail more often?"

@@ -59,14 +59,15 @@ def _hist(ax: plt.Axes, figure: Figure) -> None:
 
 def _scatter(ax: plt.Axes, figure: Figure) -> None:
     points = figure.data["points"]
+    names = figure.data.get("legend", ["not significant", "significant"])
     for highlight, color in ((False, "0.6"), (True, "C3")):
         chosen = [p for p in points if bool(p.get("highlight")) == highlight]
         if chosen:
-            ax.scatter([p["x"] for p in chosen], [p["y"] for p in chosen], s=14, color=color,
-                       label="significant" if highlight else "not significant")
+            ax.scatter([p["x"] for p in chosen], [p["y"] for p in chosen], s=14, color=color, label=names[highlight])
     if "hline" in figure.data:
         ax.axhline(figure.data["hline"], color="0.3", linestyle="--", linewidth=1)
-    for p in sorted(points, key=lambda p: -p["y"])[: int(figure.data.get("labels", 10))]:
+    labelled = points if figure.data.get("label_all") else [p for p in points if p.get("highlight")]
+    for p in sorted(labelled, key=lambda p: -p["y"])[: int(figure.data.get("labels", 10))]:
         ax.annotate(textwrap.shorten(p["label"], 40), (p["x"], p["y"]), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")
 

@@ -22,13 +22,14 @@ h1 { font-size: 1.6rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd
 h3 { font-size: 1.02rem; margin-bottom: .3rem; }
 .verdict { padding: .6rem .8rem; border-radius: 6px; margin: .6rem 0; background: #f4f4f6; }
 .badge { display: inline-block; padding: 0 .5rem; border-radius: 4px; font-weight: 600; margin-right: .4rem;
-         font-size: .85rem; text-transform: uppercase; }
+         font-size: .8rem; text-transform: uppercase; white-space: nowrap; }
 .supported { background: #d9f2dd; color: #12591f; } .not-supported { background: #fbe0de; color: #7a1710; }
 .not-enough-data { background: #fff1c7; color: #6b4e00; } .descriptive { background: #e3ecfa; color: #163f7a; }
 .basis, .note, .caption { color: #555; font-size: .9rem; }
 table { border-collapse: collapse; width: 100%; margin: .4rem 0 1rem; font-size: .85rem; table-layout: auto; }
 th, td { border: 1px solid #d6d6d6; padding: .25rem .45rem; text-align: left; vertical-align: top;
-         overflow-wrap: anywhere; word-break: break-word; white-space: normal; }
+         overflow-wrap: break-word; white-space: normal; }
+.scroll { overflow-x: auto; max-width: 100%; }
 th { background: #f0f0f3; }
 td.num { text-align: right; white-space: nowrap; }
 figure { margin: .8rem 0; } img { max-width: 100%; height: auto; display: block; }
@@ -57,7 +58,7 @@ def table_html(table: Table) -> str:
         return "\n".join(parts)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = "\n".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
-    parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>")
+    parts.append(f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></div>')
     if more:
         parts.append(f'<p class="note">{more} more rows in figures.json.</p>')
     return "\n".join(parts)
