@@ -1,8 +1,10 @@
 """The curated catalogue: minimized, reliable buckets copied out of campaigns, and its README.md table.
 
 A bucket qualifies when it was minimized (it has minimized.json and repro.py), its replays never
-missed (not flaky) and its minimized case still carries the bucket's title. One folder per title:
-of two candidates the smaller minimized case wins, the one already in the catalogue on a tie.
+missed (not flaky) and its minimized case still carries the bucket's title. One folder per bug:
+a title, where the same tf2onnx failure reached through Keras's own exporter counts as the tf2onnx
+one. Of two candidates the smaller minimized case wins, then tf2onnx's own door, then the one
+already in the catalogue.
 Raw logs stay behind; everything `fuzzconv report`, `minimize` and `recheck` read is copied.
 """
 
@@ -14,9 +16,12 @@ from pathlib import Path
 
 from fuzzconv.report import Bucket, load_bucket
 from fuzzconv.store import atomic_write
+from fuzzconv.triage import CONVERTER_LABEL
 
 BUCKET_FILES = ("title.txt", "case.json", "outcome.json", "stats.json", "minimized.json", "minimized-outcome.json",
                 "minimize.json", "minimized.onnx.txt", "nearest-passing.txt", "repro.py", "report.md")
+# A front door that runs another converter inside: past capture its failures are that converter's.
+SAME_CONVERTER = {"keras-export": "tf2onnx"}
 
 
 class CurateError(Exception):
@@ -57,21 +62,50 @@ def why_not(bucket: Bucket, exclude: list[str]) -> str:
     return ""
 
 
-def choose(folders: list[Path], catalogue: Path, exclude: list[str]) -> tuple[dict[str, Candidate], list[tuple[str, str]]]:
-    """title -> the best candidate among the campaigns' buckets (and what the catalogue holds); skipped titles."""
-    best = {c.bucket.title: c for c in _readable(bucket_folders(catalogue) if catalogue.is_dir() else [])}
-    incoming: dict[str, Candidate] = {}
-    skipped = []
+def bug_key(bucket: Bucket) -> str:
+    """The bucket's title with Keras's exporter named as tf2onnx past capture: it runs tf2onnx, so that is one bug."""
+    converter = bucket.case.target.converter
+    if converter in SAME_CONVERTER and bucket.outcome.stage != "capture":
+        door, inner = CONVERTER_LABEL[converter], CONVERTER_LABEL[SAME_CONVERTER[converter]]
+        return bucket.title.replace(door, inner, 1)
+    return bucket.title
+
+
+def _rank(candidate: Candidate) -> tuple[int, bool]:
+    """Smaller is better: the smaller minimized case, then the converter's own front door."""
+    return candidate.size, candidate.bucket.case.target.converter in SAME_CONVERTER
+
+
+@dataclass
+class Choice:
+    """What curating would do: buckets to copy in, catalogue folders they replace, what was left out and why."""
+
+    incoming: dict[str, Candidate]
+    replaced: list[Path]
+    skipped: list[tuple[str, str]]
+
+
+def choose(folders: list[Path], catalogue: Path, exclude: list[str]) -> Choice:
+    """One bucket per bug among the catalogue's and the campaigns' buckets; the catalogue's own win ties."""
+    best = {bug_key(c.bucket): c for c in _readable(bucket_folders(catalogue) if catalogue.is_dir() else [])}
+    held = {key: c.bucket.folder for key, c in best.items()}
+    choice = Choice({}, [], [])
     for folder in folders:
         for candidate in _readable(bucket_folders(folder)):
             reason = why_not(candidate.bucket, exclude)
+            key = bug_key(candidate.bucket)
+            if not reason and key in best and _rank(candidate) >= _rank(best[key]):
+                reason = f"same bug as the kept bucket {best[key].bucket.title!r}"
             if reason:
-                skipped.append((candidate.bucket.title, reason))
+                choice.skipped.append((candidate.bucket.title, reason))
                 continue
-            title = candidate.bucket.title
-            if title not in best or candidate.size < best[title].size:
-                best[title] = incoming[title] = candidate
-    return incoming, skipped
+            if key in choice.incoming:
+                choice.skipped.append((best[key].bucket.title, f"same bug as the kept bucket {candidate.bucket.title!r}"))
+            best[key] = choice.incoming[key] = candidate
+    for key, candidate in choice.incoming.items():
+        if key in held and held[key].name != candidate.bucket.folder.name:
+            choice.replaced.append(held[key])
+    return choice
 
 
 def _readable(folders: list[Path]) -> list[Candidate]:
@@ -101,12 +135,14 @@ def curate(folders: list[Path], catalogue: Path, dry_run: bool = False,
     """Copy the qualifying buckets into the catalogue and rewrite its README.md; (copied titles, skipped)."""
     if not folders:
         raise CurateError("name at least one campaign folder to take buckets from")
-    incoming, skipped = choose(folders, catalogue, exclude or [])
+    choice = choose(folders, catalogue, exclude or [])
     if not dry_run:
-        for candidate in incoming.values():
+        for folder in choice.replaced:
+            shutil.rmtree(folder)
+        for candidate in choice.incoming.values():
             copy_bucket(candidate.bucket, catalogue)
         write_readme(catalogue)
-    return sorted(incoming), skipped
+    return sorted(c.bucket.title for c in choice.incoming.values()), choice.skipped
 
 
 def _row(bucket: Bucket, catalogue: Path) -> str:

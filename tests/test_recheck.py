@@ -175,6 +175,15 @@ def test_curate_copies_qualifying_buckets_and_writes_the_table(tmp_path):
     assert (catalogue / "README.md").read_text() == readme_text(catalogue)
 
 
+def test_curate_keeps_one_bucket_per_bug_across_keras_front_doors(tmp_path):
+    catalogue = tmp_path / "crashes"
+    copied, skipped = curate([DATA.parent / "doors"], catalogue)
+    assert copied == ["keras/tf2onnx: conversion: wrong-model: values: remainder"]
+    assert skipped == [("keras/export: conversion: wrong-model: values: remainder",
+                        "same bug as the kept bucket 'keras/tf2onnx: conversion: wrong-model: values: remainder'")]
+    assert [p.name for p in catalogue.iterdir() if p.is_dir()] == ["keras-tf2onnx-conversion-wrong-model-values-remainder-bb3236cc"]
+
+
 def test_requirement_names():
     assert requirement_name("onnxruntime==1.20.1") == "onnxruntime"
     assert requirement_name("onnx-ir>=0.1") == "onnx-ir"
