@@ -34,20 +34,36 @@ MODEL_FUNC = {func!r}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def make_model(seed):
-    """The user's model, from FUNC in MODEL_FILE (imported by absolute path)."""
+def load_user_model():
+    """(model, example inputs as numpy arrays) from FUNC in MODEL_FILE, imported by absolute path."""
     spec = importlib.util.spec_from_file_location("user_model", MODEL_FILE)
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, os.path.dirname(MODEL_FILE))
     spec.loader.exec_module(module)
-    model, _ = getattr(module, MODEL_FUNC)()
-    return model.eval() if hasattr(model, "eval") and callable(getattr(model, "parameters", None)) else model
+    model, examples = getattr(module, MODEL_FUNC)()
+    if hasattr(model, "eval") and callable(getattr(model, "parameters", None)):
+        model = model.eval()
+    examples = [examples] if hasattr(examples, "shape") else list(examples)
+    return model, [np.asarray(x.detach().numpy() if hasattr(x, "detach") else x) for x in examples]
+
+
+def make_model(seed):
+    return load_user_model()[0]
 
 
 def make_inputs(seed):
     """The inputs on which check-model saw the failure, saved beside this script."""
     with np.load(os.path.join(HERE, "inputs.npz")) as archive:
         return [archive[f"arr_{{i}}"] for i in range(len(archive.files))]
+'''
+
+TRACE_AT_EXAMPLES = '''
+convert_at = convert
+
+
+def convert(model, inputs):
+    """Export at FUNC's own example inputs, as check-model did; the failing inputs are only run."""
+    return convert_at(model, load_user_model()[1])
 '''
 
 
@@ -126,7 +142,7 @@ def repro_script(model: dict[str, Any], outcome: Outcome) -> str:
     ]
     run_source = RUN_TORCH_USER if model["frontend"] == "torch" else RUN_KERAS
     return ("\n".join(docstring + imports) + "\n" + LOAD_USER_MODEL.format(file=model["file"], func=model["func"])
-            + run_source + "\n\n" + "\n".join(constants) + "\n" + CONVERT[converter] + MAIN)
+            + run_source + "\n\n" + "\n".join(constants) + "\n" + CONVERT[converter] + TRACE_AT_EXAMPLES + MAIN)
 
 
 def issue_title(converter: str, outcome: Outcome) -> str:

@@ -39,7 +39,8 @@ def print_check(report: dict[str, Any]) -> None:
     table = Table(title="check-model: source vs converted (random inputs / --data rows)")
     for column in ("converter", "status", "max err random", "max err data", "top-1 agree", "accuracy",
                    "latency ms", "peak MB", "size", "FGSM fooled", "PGD fooled", "adv. differ"):
-        table.add_column(column, justify="left" if column in ("converter", "status") else "right")
+        named = column in ("converter", "status")
+        table.add_column(column, justify="left" if named else "right", no_wrap=named)
     attack = source.get("attack_success") or {}
     table.add_row("source", "", "", "", "", _pct(source.get("accuracy")), _num(source["latency_ms"]),
                   _num(source.get("peak_memory_mb"), ".1f"), _size(model.get("native_size_bytes")),
@@ -52,7 +53,7 @@ def print_check(report: dict[str, Any]) -> None:
 
 def _converter_row(result: dict[str, Any]) -> list[str]:
     random, data = result.get("random") or {}, result.get("data") or {}
-    status = result["status"] if result["status"] == "pass" else f"{result['status']}: {result['stage']} {result['symptom']}"
+    status = "pass" if result["status"] == "pass" else f"{result['stage']} {result['symptom']}"
     top1 = data.get("top1_agreement", random.get("top1_agreement"))
     return [result["converter"], status, _num(random.get("max_abs_err")), _num(data.get("max_abs_err")), _pct(top1),
             _pct(data.get("accuracy_converted")), _num(result.get("latency_ms")),

@@ -139,17 +139,21 @@ def wrong_model(converter: str, func: str, kind: str, stage: str, how: str, mess
     return failed(converter, "finding", stage, "wrong-model", f"{kind} of {func}", message, how)
 
 
-def attribute_wrong_model(converter: str, model: Any, loaded: Loaded, inputs: list[np.ndarray],
-                          expected: list[np.ndarray], within: Callable[[list[np.ndarray]], bool],
+def attribute_wrong_model(converter: str, model: Any, loaded: Loaded, examples: list[np.ndarray],
+                          inputs: list[np.ndarray], outputs: int, within: Callable[[list[np.ndarray]], bool],
                           opset: int) -> tuple[str, str]:
-    """(stage, how decided) by the campaign's toggles, tried on the batch that was worst."""
+    """(stage, how decided) by the campaign's toggles, judged on the worst batch `inputs`.
+
+    A re-export is traced at the same `examples` as the first one: tracing at the worst batch
+    would hide bugs that depend on the inputs seen while tracing.
+    """
     from fuzzconv.execute import ort_session, run_ort, run_reference
 
     if within(loaded.run(inputs, "off")):
         return "runtime-optimization", "right with onnxruntime optimizations off, wrong with them on"
     names = [f"input_{i}" for i in range(len(inputs))]
     try:
-        plain = onnx_from_user_model(converter, model, inputs, export_request(inputs, len(expected), opset, False))
+        plain = onnx_from_user_model(converter, model, examples, export_request(examples, outputs, opset, False))
         if within(run_ort(ort_session(plain.model_bytes, "off"), names, inputs)):
             return "optimization", "right with the converter's own optimizations off"
     except Exception:

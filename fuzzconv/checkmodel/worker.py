@@ -256,8 +256,8 @@ def _measure_converter(plan: Plan, converter: str, loaded: Any, opset: int, step
         step("toggles")
         kind = "shape" if not worst.shape_ok else "nan-inf" if not worst.nonfinite_ok else "values"
         within = _within(worst_batch, tolerance)
-        stage, how = attribute_wrong_model(converter, plan.model, loaded, worst_batch.inputs,
-                                           worst_batch.expected, within, opset)
+        stage, how = attribute_wrong_model(converter, plan.model, loaded, plan.examples, worst_batch.inputs,
+                                           len(worst_batch.expected), within, opset)
         message = (f"max abs err {worst.max_abs_err:.3g}, needs tolerance {worst.required_tol:.3g} "
                    f"(allowed {tolerance:g}), shapes {'agree' if worst.shape_ok else 'differ'}, "
                    f"nan/inf positions {'agree' if worst.nonfinite_ok else 'differ'}")
