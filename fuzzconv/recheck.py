@@ -23,8 +23,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,23 +188,26 @@ class RecheckConfig:
     case_timeout_s: float = 60.0
     repro_timeout_s: float = 180.0
     run_repro: bool = True
+    jobs: int = 1  # frontends replayed and repro.py scripts run at once
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="fuzzconv-recheck-")))
     on_progress: Callable[[str], None] = lambda line: None
 
 
 def replay_items(items: list[Item], config: RecheckConfig) -> list[Checked]:
     """Replay every item in the other environment, one warm worker per frontend, in the items' order."""
+    batches = {frontend: [(i, item) for i, item in enumerate(items) if item.case.graph.frontend == frontend]
+               for frontend in FRONTEND_ORDER}
     results: dict[int, Checked] = {}
-    for frontend in FRONTEND_ORDER:
-        batch = [(i, item) for i, item in enumerate(items) if item.case.graph.frontend == frontend]
-        if batch:
-            config.on_progress(f"replaying {len(batch)} {frontend} case(s) under {config.python}")
-            results.update(_replay_batch(frontend, batch, config))
+    with ThreadPoolExecutor(max_workers=max(1, config.jobs)) as pool:
+        jobs = [(frontend, batch) for frontend, batch in batches.items() if batch]
+        for done in pool.map(lambda job: _replay_batch(job[0], job[1], config), jobs):
+            results.update(done)
     return [results[i] for i in range(len(items))]
 
 
 def _replay_batch(frontend: str, batch: list[tuple[int, Item]], config: RecheckConfig) -> dict[int, Checked]:
     """One frontend's items through one worker; if the worker cannot start, each item is an error."""
+    config.on_progress(f"replaying {len(batch)} {frontend} case(s) under {config.python}")
     worker = RemoteWorker(config.python, frontend, config.log_dir / f"{frontend}-worker.log", config.case_timeout_s)
     results: dict[int, Checked] = {}
     broken = ""
@@ -264,10 +267,10 @@ def recheck(items: list[Item], config: RecheckConfig) -> list[Checked]:
     if config.run_repro:
         scripts = [c for c in checked if c.item.repro]
         config.on_progress(f"running {len(scripts)} repro.py script(s) under {config.python}")
-        for one in scripts:
-            start = time.monotonic()
-            one.repro = run_repro(config.python, one.item.repro, config.repro_timeout_s)
-            one.elapsed_s += time.monotonic() - start
+        with ThreadPoolExecutor(max_workers=max(1, config.jobs)) as pool:
+            verdicts = pool.map(lambda one: run_repro(config.python, one.item.repro, config.repro_timeout_s), scripts)
+            for one, verdict in zip(scripts, verdicts):
+                one.repro = verdict
     return checked
 
 

@@ -24,7 +24,9 @@ def cmd_recheck(args: argparse.Namespace) -> int:
     except (RecheckError, RemoteWorkerError) as exc:
         raise UsageError(f"{exc}") from None
     timeout_s = parse_duration(args.case_timeout)
-    config = RecheckConfig(python, timeout_s, timeout_s + 120, not args.no_repro,
+    if args.jobs < 1:
+        raise UsageError(f"-j {args.jobs} is out of range; use 1 or more")
+    config = RecheckConfig(python, timeout_s, timeout_s + 120, not args.no_repro, args.jobs,
                            on_progress=lambda line: print(f"recheck: {line}", file=sys.stderr))
     checked = recheck(items, config)
     report = RecheckReport(args.folders or ["."], python, environment_versions(), rechecked, checked)
@@ -61,6 +63,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     recheck.add_argument("--python", default=None, metavar="PATH",
                          help="interpreter of the environment to check (default: this one)")
     recheck.add_argument("--case-timeout", default="60s", help="time limit of one case (default 60s)")
+    recheck.add_argument("-j", "--jobs", type=int, default=1,
+                         help="frontend workers and repro.py scripts run at once (default 1)")
     recheck.add_argument("--no-repro", action="store_true", help="do not run the buckets' repro.py scripts")
     recheck.add_argument("--no-corpus", action="store_true", help="recheck buckets only, not corpus cases")
     recheck.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -150,6 +150,11 @@ def _marked(row: tuple[str, str, str, str]) -> str:
     return row[3] + (" *" if row[3] != row[2] else "")
 
 
+def _code(text: str) -> str:
+    """A bucket title as inline code; 'pass' and '(same)' as they are."""
+    return text if text in ("pass", "(same)") else f"`{text}`"
+
+
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -166,7 +171,7 @@ def markdown_report(report: RecheckReport) -> str:
                 for row in report.version_rows()]
     lines += _md_table(VERSION_HEADER, versions) + [""]
     lines += _md_table(["verdict", "buckets", "corpus cases"], _count_rows(report)) + [""]
-    rows = [[f"**{r[0]}**" if r[0] in WORSE else r[0], r[1], f"`{r[2]}`", f"`{r[3]}`", r[4], r[5]]
+    rows = [[f"**{r[0]}**" if r[0] in WORSE else r[0], r[1], _code(r[2]), _code(r[3]), r[4], r[5]]
             for r in _item_rows(report)]
     lines += _md_table(ITEM_HEADER, rows)
     return "\n".join(lines + ["", f"**{report.verdict_line()}**"]) + "\n"
