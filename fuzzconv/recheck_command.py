@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,6 +30,10 @@ def cmd_recheck(args: argparse.Namespace) -> int:
     config = RecheckConfig(python, timeout_s, timeout_s + 120, not args.no_repro, args.jobs,
                            on_progress=lambda line: print(f"recheck: {line}", file=sys.stderr))
     checked = recheck(items, config)
+    if any(one.verdict == "error" for one in checked):
+        print(f"recheck: worker logs kept in {config.log_dir}", file=sys.stderr)
+    else:
+        shutil.rmtree(config.log_dir, ignore_errors=True)
     report = RecheckReport(args.folders or ["."], python, environment_versions(), rechecked, checked)
     render = json_report if args.json else markdown_report if args.markdown else text_report
     print(render(report), end="")

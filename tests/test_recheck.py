@@ -12,6 +12,7 @@ import dataclasses
 import json
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -108,7 +109,8 @@ def test_a_dying_or_hanging_worker_is_an_outcome_and_replaced(tmp_path):
     assert worker.lost == 2
 
 
-def test_an_environment_without_the_framework_makes_errors_not_a_crash(tmp_path, capsys):
+def test_an_environment_without_the_framework_makes_errors_not_a_crash(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the worker logs are kept
     python = fake_python(tmp_path)
     script = tmp_path / "fake_worker.py"
     Path(python).write_text(f'#!/bin/sh\ncase "$*" in *serve*) echo "No module named torch" >&2; exit 1;; esac\n'
