@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -19,6 +20,8 @@ def cmd_recheck(args: argparse.Namespace) -> int:
     if args.json and args.markdown:
         raise UsageError("choose one of --json and --markdown")
     python = args.python or sys.executable
+    if os.sep in python:  # absolute, since repro.py runs in a scratch folder; not resolved: a venv's python is a link
+        python = os.path.abspath(python)
     try:
         items = collect_all([Path(folder) for folder in args.folders or ["."]], corpus=not args.no_corpus)
         rechecked = interpreter_versions(python)
