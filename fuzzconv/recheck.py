@@ -11,7 +11,8 @@ gets one verdict:
     changed         a bucket's case fails differently (a new title, or the source now rejects it)
     new-failure     a corpus case that passed now fails (or the source now rejects it)
     still-passing   a corpus case that passed still passes
-    error           fuzzconv could not replay the case (its own bug): nothing is known
+    error           fuzzconv could not replay the case (its own bug, or the environment cannot
+                    start the replay worker): nothing is known
 
 `changed`, `new-failure` and `error` are worse: a recheck with any of them exits 1.
 """
