@@ -20,11 +20,10 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Protocol
 
-from fuzzconv import ops
 from fuzzconv.case import CONVERTER_FRONTEND, Case, Outcome
 from fuzzconv.compare import verdicts
 from fuzzconv.coverage import coverage_keys
-from fuzzconv.generate import Guide, generate_case, mutate_case
+from fuzzconv.generate import Guide, generate_case, guide_from, mutate_case
 from fuzzconv.store import Store
 from fuzzconv.workers import Result, WorkerHandle
 
@@ -114,7 +113,7 @@ class Handle(Protocol):
 
 HandleFactory = Callable[[str, str], Handle]  # (frontend, role) -> handle
 
-MUTATE_PERCENT = 25  # share of guided cases that mutate a corpus case instead of starting afresh
+MUTATE_PERCENT = 10  # share of guided cases that mutate a corpus case instead of starting afresh
 MAX_PARENTS = 200
 GUIDE_REFRESH = 50
 
@@ -275,13 +274,8 @@ class Campaign:
         return self.guides[frontend][1]
 
     def _compute_guide(self, frontend: str) -> Guide:
-        names = [op.name for op in ops.for_frontend(frontend)]
-        counts = sorted(self.stats.op_counts[(frontend, name)] for name in names)
-        cutoff = counts[len(counts) // 4]
-        rare = frozenset(n for n in names if self.stats.op_counts[(frontend, n)] <= cutoff)
-        prefix = f"edge:{frontend}:"
-        seen = frozenset(tuple(k[len(prefix):].split(">", 1)) for k in self.stats.coverage if k.startswith(prefix))
-        return Guide(rare, seen)  # type: ignore[arg-type]
+        counts = {op: n for (end, op), n in self.stats.op_counts.items() if end == frontend}
+        return guide_from(frontend, counts, self.stats.coverage)
 
     def _minimizer(self, frontend: str) -> Handle:
         if frontend not in self.minimizers:

@@ -6,9 +6,10 @@ All choices go through a `Chooser`, so the same code runs from a seeded `random.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -25,7 +26,7 @@ from fuzzconv.case import (
     TensorType,
 )
 from fuzzconv.frontends.source import domain_satisfied
-from fuzzconv.graphcheck import check_node, infer_types
+from fuzzconv.graphcheck import check_node, typed_producers
 from fuzzconv.ops.spec import Arg, Chooser, Ctx, Op, ShapeError
 
 T = TypeVar("T")
@@ -85,6 +86,7 @@ class _Builder:
     tensors: list[_Tensor] = field(default_factory=list)
     inputs: list[GraphInput] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
+    made_by: dict[str, Node] = field(default_factory=dict)  # node output -> its node
 
     @staticmethod
     def _free_name(prefix: str, taken: set[str]) -> str:
@@ -93,38 +95,44 @@ class _Builder:
             index += 1
         return f"{prefix}{index}"
 
-    def random_type(self, arg: Arg) -> TensorType:
+    def random_type(self, arg: Arg, dtypes: tuple[str, ...]) -> TensorType:
         rank = self.chooser.choice(arg.ranks)
         low = 2 if rank >= 3 else 1
         shape = [self.chooser.integer(1, 3)] + [self.chooser.integer(low, 8) for _ in range(rank - 1)]
         for axis, minimum in enumerate(arg.min_dims):
             if axis < rank:
                 shape[axis] = max(shape[axis], minimum)
-        return TensorType(tuple(shape[:rank]) if rank else (), self.chooser.choice(arg.dtypes))
+        if "float32" in dtypes and self.chooser.boolean(FLOAT32_SHARE):
+            dtype = "float32"
+        else:
+            dtype = self.chooser.choice(dtypes)
+        return TensorType(tuple(shape[:rank]) if rank else (), dtype)
 
-    def pick_arg(self, arg: Arg, earlier: tuple[TensorType, ...], pending: list[GraphInput]) -> _Tensor:
+    def pick_arg(self, op: Op, arg: Arg, earlier: tuple[TensorType, ...], pending: list[GraphInput]) -> _Tensor:
         wanted = arg.like(earlier, self.chooser) if arg.like else None
-        candidates = [t for t in self.tensors if self._fits(t, arg, wanted)]
+        dtypes = op.arg_dtypes(arg, self.frontend)
+        candidates = [t for t in self.tensors if self._fits(t, arg, dtypes, wanted)]
         reuse = 0.85 if wanted is None else 0.5
         if candidates and self.chooser.boolean(reuse):
             recent = candidates[-4:]
             return self.chooser.choice(recent)
-        tensor_type = wanted or self.random_type(arg)
+        tensor_type = wanted or self.random_type(arg, dtypes)
         taken = {i.name for i in [*self.inputs, *pending]}
         graph_input = GraphInput(self._free_name("x", taken), tensor_type)
         pending.append(graph_input)
         return _Tensor(graph_input.name, tensor_type, arg.domain)
 
     def fits_first(self, op: Op, tensor: _Tensor) -> bool:
-        return bool(op.args) and op.args[0].like is None and self._fits(tensor, op.args[0], None)
+        return bool(op.args) and op.args[0].like is None and self._fits(
+            tensor, op.args[0], op.arg_dtypes(op.args[0], self.frontend), None)
 
     @staticmethod
-    def _fits(tensor: _Tensor, arg: Arg, wanted: TensorType | None) -> bool:
+    def _fits(tensor: _Tensor, arg: Arg, dtypes: tuple[str, ...], wanted: TensorType | None) -> bool:
         if not domain_satisfied(tensor.domain, arg.domain):
             return False
         if wanted is not None:
             return tensor.type == wanted
-        if tensor.type.rank not in arg.ranks or tensor.type.dtype not in arg.dtypes:
+        if tensor.type.rank not in arg.ranks or tensor.type.dtype not in dtypes:
             return False
         return all(tensor.type.shape[a] >= m for a, m in enumerate(arg.min_dims) if a < tensor.type.rank)
 
@@ -133,7 +141,7 @@ class _Builder:
         pending: list[GraphInput] = []
         args: list[_Tensor] = [first] if first is not None else []
         for arg in op.args[len(args):]:
-            args.append(self.pick_arg(arg, tuple(a.type for a in args), pending))
+            args.append(self.pick_arg(op, arg, tuple(a.type for a in args), pending))
         if len(self.inputs) + len(pending) > MAX_INPUTS:
             return False
         attrs: dict[str, AttrValue] = {}
@@ -141,7 +149,7 @@ class _Builder:
         try:
             for attr in op.attrs_for(self.frontend):
                 attrs[attr.name] = attr.domain.draw(self.chooser, ctx)
-            outs = op.shape(ctx)
+            outs = op.out_types(ctx)
         except ShapeError:
             return False
         if any(0 in o.shape or _elements(o) > MAX_ELEMENTS for o in outs):
@@ -155,6 +163,7 @@ class _Builder:
         self.nodes.append(node)
         for name, out in zip(node.output_names(len(outs)), outs, strict=True):
             self.tensors.append(_Tensor(name, out, op.out_range))
+            self.made_by[name] = node
         return True
 
     def _passes_check(self, node: Node, args: list[_Tensor]) -> bool:
@@ -180,29 +189,89 @@ def _elements(tensor_type: TensorType) -> int:
 
 
 CHAIN_BIAS = 0.6  # how often the next operator consumes the newest tensor (deep graphs, long sequences)
+GUIDED_CHAIN_BIAS = 0.85  # guided graphs extend paths more: a new sequence needs a path to grow on
 GUIDE_BIAS = 0.5  # how often a guided choice is taken from what coverage still lacks
 EDGE_DATA = 0.2  # how often inputs carry edge values (signed zeros, extremes, infinities)
 KNOWN_ISSUE_SHARE = 0.1  # how often an operator with a known issue for the converter may be drawn
+FLOAT32_SHARE = 0.7  # how often a fresh float input is float32 where float64/float16 are allowed too
 DYNAMIC_BATCH = 0.15  # how often the batch axis is exported as dynamic and checked at a second size
 
 
 @dataclass(frozen=True)
 class Guide:
-    """What coverage still lacks: operators to favour, and operator pairs already seen."""
+    """What coverage still lacks: operators to favour, and the pairs and 3-grams already seen."""
 
     rare_ops: frozenset[str] = frozenset()
     seen_edges: frozenset[tuple[str, str]] = frozenset()
+    seen_ngrams: frozenset[tuple[str, str, str]] = frozenset()
 
 
-def _pick_op(builder: _Builder, candidates: list[Op], guide: Guide | None) -> tuple[Op, _Tensor | None]:
+def guide_from(frontend: str, op_counts: Mapping[str, int], coverage: Iterable[str]) -> Guide:
+    """A frontend's guide from its coverage keys so far and how many cases used each operator."""
+    names = [op.name for op in ops.for_frontend(frontend)]
+    counts = sorted(op_counts.get(name, 0) for name in names)
+    cutoff = counts[len(counts) // 4]
+    rare = frozenset(n for n in names if op_counts.get(n, 0) <= cutoff)
+    edge, ngram = f"edge:{frontend}:", f"ngram3:{frontend}:"
+    edges, ngrams = set(), set()
+    for key in coverage:
+        if key.startswith(edge):
+            edges.add(tuple(key[len(edge):].split(">")))
+        elif key.startswith(ngram):
+            ngrams.add(tuple(key[len(ngram):].split(">")))
+    return Guide(rare, frozenset(edges), frozenset(ngrams))  # type: ignore[arg-type]
+
+
+def _chain_tail(builder: _Builder, tensor: _Tensor) -> tuple[str, ...]:
+    """The operators that made `tensor` and its first argument: the last two steps of its path."""
+    tail: list[str] = []
+    name = tensor.name
+    while len(tail) < 2 and name in builder.made_by:
+        node = builder.made_by[name]
+        tail.insert(0, node.op)
+        name = node.args[0] if node.args else ""
+    return tuple(tail)
+
+
+def _unseen_first(fitting: list[Op], tail: tuple[str, ...], guide: Guide) -> list[Op]:
+    """The fitting operators that extend the path into a 3-gram, else a pair, not yet covered."""
+    if len(tail) == 2:
+        fresh = [op for op in fitting if (*tail, op.name) not in guide.seen_ngrams]
+        if fresh:
+            return fresh
+    if tail:
+        fresh = [op for op in fitting if (tail[-1], op.name) not in guide.seen_edges]
+        if fresh:
+            return fresh
+    return fitting
+
+
+_FITTING: dict[tuple[int, TensorType, str], tuple[Op, ...]] = {}
+
+
+def _fitting(candidates: tuple[Op, ...], frontend: str, tensor_type: TensorType, domain: str) -> tuple[Op, ...]:
+    """The candidates that can take a tensor of this type and domain as their first argument.
+
+    `candidates` is one of the cached tuples of `_all_ops`/`_quiet_ops`, which live as long as
+    the process, so its id is a stable key."""
+    key = (id(candidates), tensor_type, domain)
+    found = _FITTING.get(key)
+    if found is None:
+        if len(_FITTING) > 20_000:
+            _FITTING.clear()
+        tensor = _Tensor("", tensor_type, domain)
+        found = _FITTING[key] = tuple(op for op in candidates if bool(op.args) and op.args[0].like is None
+                                      and _Builder._fits(tensor, op.args[0], op.arg_dtypes(op.args[0], frontend), None))
+    return found
+
+
+def _pick_op(builder: _Builder, candidates: tuple[Op, ...], guide: Guide | None) -> tuple[Op, _Tensor | None]:
     chooser = builder.chooser
     newest = builder.tensors[-1] if builder.nodes else None
-    if newest is not None and chooser.boolean(CHAIN_BIAS):
-        fitting = [op for op in candidates if builder.fits_first(op, newest)]
-        if guide is not None and chooser.boolean(GUIDE_BIAS):
-            last_op = builder.nodes[-1].op
-            fresh = [op for op in fitting if (last_op, op.name) not in guide.seen_edges]
-            fitting = fresh or fitting
+    if newest is not None and chooser.boolean(CHAIN_BIAS if guide is None else GUIDED_CHAIN_BIAS):
+        fitting = list(_fitting(candidates, builder.frontend, newest.type, newest.domain))
+        if guide is not None and fitting and chooser.boolean(GUIDE_BIAS):
+            fitting = _unseen_first(fitting, _chain_tail(builder, newest), guide)
         if fitting:
             return chooser.choice(fitting), newest
     if guide is not None and guide.rare_ops and chooser.boolean(GUIDE_BIAS):
@@ -212,11 +281,23 @@ def _pick_op(builder: _Builder, candidates: list[Op], guide: Guide | None) -> tu
     return chooser.choice(candidates), None
 
 
+@functools.lru_cache(maxsize=32)
+def _all_ops(frontend: str) -> tuple[Op, ...]:
+    return tuple(ops.for_frontend(frontend))
+
+
+@functools.lru_cache(maxsize=32)
+def _quiet_ops(frontend: str, converter: str | None) -> tuple[Op, ...]:
+    """Operators the converter has no known issue with (or all, if none is left)."""
+    everything = _all_ops(frontend)
+    return tuple(op for op in everything if not any(k.converter == converter for k in op.known_issues)) or everything
+
+
 def _grow(builder: _Builder, target_nodes: int, guide: Guide | None, converter: str | None = None) -> None:
-    everything = ops.for_frontend(builder.frontend)
+    everything = _all_ops(builder.frontend)
     # Operators the target converter is known to reject would crash most graphs holding them
     # and hide everything else there; they are drawn only now and then.
-    quiet = [op for op in everything if not any(k.converter == converter for k in op.known_issues)] or everything
+    quiet = _quiet_ops(builder.frontend, converter)
     attempts = 0
     start = len(builder.nodes)
     while len(builder.nodes) - start < target_nodes and attempts < target_nodes * 25:
@@ -226,11 +307,27 @@ def _grow(builder: _Builder, target_nodes: int, guide: Guide | None, converter: 
         builder.try_add(op, first=first)
 
 
+def _extend_while_new(builder: _Builder, max_nodes: int, guide: Guide, converter: str | None) -> None:
+    """Grow the newest path for as long as each step makes a 3-gram that coverage lacks."""
+    quiet = _quiet_ops(builder.frontend, converter)
+    misses = 0
+    while builder.nodes and len(builder.nodes) < max_nodes and misses < 5:
+        newest = builder.tensors[-1]
+        tail = _chain_tail(builder, newest)
+        fresh = [op for op in _fitting(quiet, builder.frontend, newest.type, newest.domain) if (*tail, op.name) not in guide.seen_ngrams]
+        if len(tail) < 2 or not fresh:
+            return
+        if not builder.try_add(builder.chooser.choice(fresh), first=newest):
+            misses += 1
+
+
 def generate_graph(chooser: Chooser, frontend: str, max_nodes: int = 8, guide: Guide | None = None,
                    converter: str | None = None) -> Graph:
     """A random graph of 1..max_nodes operators for one frontend; `guide` favours what is uncovered."""
     builder = _Builder(chooser, frontend)
     _grow(builder, chooser.integer(1, max(1, max_nodes)), guide, converter)
+    if guide is not None:
+        _extend_while_new(builder, max_nodes, guide, converter)
     if not builder.nodes:
         raise RuntimeError(f"could not place any operator for {frontend}; the registry may be broken")
     return Graph(frontend, tuple(builder.inputs), tuple(builder.nodes), builder.outputs())
@@ -254,6 +351,8 @@ def mutate_case(parent: Case, seed: int, max_nodes: int = 8, guide: Guide | None
     if chooser.boolean(0.6) and len(parent.graph.nodes) < max_nodes:
         builder = _builder_from(parent.graph, chooser)
         _grow(builder, chooser.integer(1, 3), guide, parent.target.converter)
+        if guide is not None:
+            _extend_while_new(builder, max_nodes, guide, parent.target.converter)
         graph = Graph(parent.graph.frontend, tuple(builder.inputs), tuple(builder.nodes), builder.outputs())
         return Case(graph, parent.target, seed % (2**31), parent.data_mode)
     from fuzzconv.minimize import candidates_near
@@ -269,8 +368,9 @@ def _builder_from(graph: Graph, chooser: Chooser) -> _Builder:
     """A builder holding an existing graph, ready to grow it."""
     from fuzzconv.frontends.source import tensor_domains
 
-    types = infer_types(graph)
+    types, made_by = typed_producers(graph)
     domains = tensor_domains(graph, types)
-    builder = _Builder(chooser, graph.frontend, inputs=list(graph.inputs), nodes=list(graph.nodes))
+    builder = _Builder(chooser, graph.frontend, inputs=list(graph.inputs), nodes=list(graph.nodes),
+                       made_by=made_by)
     builder.tensors = [_Tensor(name, types[name], domains[name]) for name in types]
     return builder

@@ -61,26 +61,27 @@ def check_node(node: Node, types: Types, frontend: str, where: str) -> tuple[Ten
         raise CaseError(f"{where}: {exc.args[0]}") from None
     if op.impl(frontend) is None:
         raise CaseError(f"{where}: operator {op.name!r} has no {frontend} implementation")
-    _check_args(node, op, types, where)
+    _check_args(node, op, types, frontend, where)
     ctx = node_ctx(node, types, frontend)
     _check_attrs(node, op, ctx, where)
     try:
-        return op.shape(ctx)
+        return op.out_types(ctx)
     except ShapeError as exc:
         raise CaseError(f"{where}: {exc}") from None
 
 
-def _check_args(node: Node, op: Op, types: Types, where: str) -> None:
+def _check_args(node: Node, op: Op, types: Types, frontend: str, where: str) -> None:
     if len(node.args) != len(op.args):
         raise CaseError(f"{where}: takes {len(op.args)} arguments, got {len(node.args)}")
     for arg_name, arg in zip(node.args, op.args, strict=True):
         if arg_name not in types:
             raise CaseError(f"{where}: argument {arg_name!r} is not defined before this node")
         arg_type = types[arg_name]
-        if arg_type.rank not in arg.ranks or arg_type.dtype not in arg.dtypes:
+        dtypes = op.arg_dtypes(arg, frontend)
+        if arg_type.rank not in arg.ranks or arg_type.dtype not in dtypes:
             raise CaseError(
                 f"{where}: argument {arg_name!r} is {arg_type.dtype} of rank {arg_type.rank}; "
-                f"expected rank in {arg.ranks} and dtype in {arg.dtypes}"
+                f"expected rank in {arg.ranks} and dtype in {dtypes}"
             )
 
 

@@ -44,6 +44,8 @@ def with_edge_values(rng, values, dtype, domain):
         return values
     if dtype in ("int32", "int64"):
         edges = [0, 4] if domain in ("nonneg", "index") else [1, 4] if domain == "positive" else [-4, 0, 4]
+    elif domain == "unit" and dtype == "float16":
+        edges = [6e-8, 0.9995, 0.5]  # 1 - 1e-7 would round to 1, outside the domain
     elif domain == "unit":
         edges = [1e-7, 1 - 1e-7, 0.5]
     elif domain == "positive":
@@ -54,7 +56,9 @@ def with_edge_values(rng, values, dtype, domain):
         edges = [0.0, -0.0, 1e-30, -1e-30, 1e30, -1e30, np.inf, -np.inf, 1.0, -1.0]
     out = values.copy()
     mask = rng.random(out.shape) < 0.2
-    out[mask] = rng.choice(np.array(edges, dtype=dtype), size=int(mask.sum()))
+    with np.errstate(over="ignore"):  # float16 holds 1e30 as inf
+        pool = np.array(edges).astype(dtype)
+    out[mask] = rng.choice(pool, size=int(mask.sum()))
     if out.size > 1 and rng.random() < 0.5:  # ties
         out.flat[1] = out.flat[0]
     return out

@@ -54,7 +54,7 @@ def materialize(case: Case) -> Materialized:
 
 def run_float64(case: Case, built: Materialized) -> list[np.ndarray] | None:
     """The source model evaluated in float64, or None where the frontend cannot do that."""
-    wide = [x.astype(np.float64) if x.dtype == np.float32 else x for x in built.inputs]
+    wide = [x.astype(np.float64) if x.dtype in (np.float32, np.float16) else x for x in built.inputs]
     if case.graph.frontend == "torch":
         import copy
 

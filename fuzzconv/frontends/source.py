@@ -38,7 +38,7 @@ def tensor_domains(graph: Graph, types: Types) -> dict[str, str]:
     ranges = dict(input_domains(graph))
     for node in graph.nodes:
         op = ops.get(node.op)
-        outs = op.shape(node_ctx(node, types, graph.frontend))
+        outs = op.out_types(node_ctx(node, types, graph.frontend))
         for name in node.output_names(len(outs)):
             ranges[name] = op.out_range
     return ranges
@@ -68,7 +68,7 @@ def render_node(node: Node, types: Types, frontend: str) -> tuple[str, str]:
 
 def _assign(node: Node, types: Types, frontend: str, expr: str) -> str:
     op = ops.get(node.op)
-    count = len(op.shape(node_ctx(node, types, frontend)))
+    count = len(op.out_types(node_ctx(node, types, frontend)))
     targets = node.output_names(count)
     if count == 1:
         return f"{targets[0]} = {expr}"

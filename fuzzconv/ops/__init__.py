@@ -42,6 +42,7 @@ def _load() -> None:
     from fuzzconv.ops import (  # noqa: F401 - importing registers each family
         activations,
         attention,
+        dtypes,
         elementwise,
         indexing,
         layers,
@@ -52,3 +53,5 @@ def _load() -> None:
         shaping,
         spatial,
     )
+
+    dtypes.apply(REGISTRY)

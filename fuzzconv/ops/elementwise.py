@@ -76,7 +76,7 @@ def _bool_like(ins: tuple[TensorType, ...], chooser: object) -> TensorType:
     return TensorType(ins[0].shape, "float32")
 
 
-CAST_DTYPES = ("float32", "int64", "int32", "bool")
+CAST_DTYPES = ("float32", "float64", "float16", "int64", "int32", "bool")
 
 register(
     unary("abs", "torch.abs({0})", "keras.ops.abs({0})", out_range="nonneg"),
@@ -126,7 +126,7 @@ register(
     Op(
         name="cast",
         family="elementwise",
-        args=(Arg(dtypes=("float32", "int64", "int32", "bool")),),
+        args=(Arg(dtypes=CAST_DTYPES),),
         attrs=(Attr("dtype", OneOf(CAST_DTYPES), "float32"),),
         shape=lambda ctx: as_dtype(str(ctx.a("dtype")))(ctx),
         torch=Impl(call="{0}.to(torch.{raw_dtype})", derive=lambda ctx: {"raw_dtype": str(ctx.a("dtype"))}),
@@ -167,7 +167,7 @@ def int_division(name: str, torch: str, keras: str) -> Op:
 
 
 def known(op: Op, *issues: KnownIssue) -> Op:
-    return replace(op, known_issues=issues)
+    return replace(op, known_issues=op.known_issues + issues)
 
 
 def no_torchscript_symbolic(op: Op) -> Op:
@@ -200,9 +200,11 @@ register(
     known(unary("erfinv", "torch.erfinv({0})", "keras.ops.erfinv({0})", domain="unit", out_range="nonneg",
                 tolerance={"float32": 1e-3}),
           KnownIssue("torch-script", "the TorchScript exporter has no symbolic for aten::erfinv"),
+          KnownIssue("torch-dynamo", "onnxscript has no ONNX function for aten.erfinv (DispatchError)"),
           KnownIssue("tf2onnx", "tf2onnx has no handler for TF Erfinv")),
     binary("atan2", "torch.atan2({0}, {1})", "keras.ops.arctan2({0}, {1})"),
-    no_torchscript_symbolic(binary("hypot", "torch.hypot({0}, {1})", "keras.ops.hypot({0}, {1})")),
+    known(no_torchscript_symbolic(binary("hypot", "torch.hypot({0}, {1})", "keras.ops.hypot({0}, {1})")),
+          KnownIssue("torch-dynamo", "onnxscript has no ONNX function for aten.hypot (DispatchError)")),
     int_division("floor_divide", "torch.floor_divide({0}, {d})", "keras.ops.floor_divide({0}, {d})"),
     int_division("remainder", "torch.remainder({0}, {d})", "keras.ops.mod({0}, {d})"),
     int_division("fmod", "torch.fmod({0}, {d})", "keras.ops.fmod({0}, {d})"),

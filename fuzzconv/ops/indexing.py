@@ -393,7 +393,9 @@ register(
         keras=Impl(call="keras.ops.sort({0}, axis={axis})"),
         keras_attrs=("axis",),
         known_issues=(KnownIssue("torch-script", "with stable=True the exporter fails: 'Out parameter is not "
-                                 "supported' for Sort"),),
+                                 "supported' for Sort"),
+                      KnownIssue("torch-dynamo", "with stable=True onnxscript has no ONNX function for "
+                                 "aten.sort.stable (DispatchError)")),
     ),
     Op(
         name="tril",

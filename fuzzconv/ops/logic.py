@@ -15,7 +15,6 @@ from fuzzconv.ops.spec import (
     Impl,
     KnownIssue,
     Op,
-    ShapeError,
     broadcast,
     broadcastable_like,
     same,
@@ -28,20 +27,8 @@ def binary_shape(ctx: Ctx) -> tuple[TensorType, ...]:
     return (TensorType(broadcast(ctx.ins[0].shape, ctx.ins[1].shape), ctx.ins[0].dtype),)
 
 
-def no_keras_bool(ctx: Ctx) -> None:
-    """TensorFlow's bitwise kernels take integers only; torch's take booleans as well."""
-    if ctx.frontend == "keras" and ctx.x.dtype == "bool":
-        raise ShapeError("Keras's bitwise operators take integers, not booleans")
-
-
-def bitwise_shape(ctx: Ctx) -> tuple[TensorType, ...]:
-    no_keras_bool(ctx)
-    return binary_shape(ctx)
-
-
-def bitwise_unary_shape(ctx: Ctx) -> tuple[TensorType, ...]:
-    no_keras_bool(ctx)
-    return same(ctx)
+# TensorFlow's bitwise kernels take integers only; torch's take booleans as well.
+NO_KERAS_BOOL = (("keras", "bool"),)
 
 
 def logical(name: str, torch: str, keras: str) -> Op:
@@ -60,10 +47,11 @@ def bitwise(name: str, torch: str, keras: str, known_issues: tuple[KnownIssue, .
         name=name,
         family="logic",
         args=(Arg(dtypes=INTS + BOOL), Arg(dtypes=INTS + BOOL, like=broadcastable_like)),
-        shape=bitwise_shape,
+        shape=binary_shape,
         torch=Impl(call=torch),
         keras=Impl(call=keras),
         known_issues=known_issues,
+        unsupported=NO_KERAS_BOOL,
     )
 
 
@@ -111,7 +99,8 @@ register(
         name="bitwise_not",
         family="logic",
         args=(Arg(dtypes=INTS + BOOL),),
-        shape=bitwise_unary_shape,
+        shape=same,
+        unsupported=NO_KERAS_BOOL,
         torch=Impl(call="torch.bitwise_not({0})"),
         keras=Impl(call="keras.ops.bitwise_invert({0})"),
         known_issues=(BOOL_ONLY, no_handler("Invert")),

@@ -185,6 +185,7 @@ register(
         keras=Impl(call="keras.ops.cumprod({0}, axis={axis})"),
         tolerance={"float32": 1e-3},
         known_issues=(KnownIssue("torch-script", "the TorchScript exporter has no symbolic for aten::cumprod"),
+                      KnownIssue("torch-dynamo", "onnxscript has no ONNX function for aten.cumprod (DispatchError)"),
                       KnownIssue("tf2onnx", "tf2onnx fails to convert TF Cumprod (no ONNX CumProd)")),
     ),
     Op(
@@ -194,6 +195,7 @@ register(
         attrs=(Attr("axis", Axis(), -1),),
         shape=lambda ctx: (ctx.x,),
         torch=Impl(call="torch.cummax({0}, dim={axis})[0]"),  # the values; indices tie-break by position
-        known_issues=(KnownIssue("torch-script", "the TorchScript exporter has no symbolic for aten::cummax"),),
+        known_issues=(KnownIssue("torch-script", "the TorchScript exporter has no symbolic for aten::cummax"),
+                      KnownIssue("torch-dynamo", "onnxscript has no ONNX function for aten.cummax (DispatchError)")),
     ),
 )

@@ -22,6 +22,7 @@ from fuzzconv.case import AttrValue, TensorType
 T = TypeVar("T")
 
 FLOATS = ("float32",)
+WIDE_FLOATS = ("float32", "float64", "float16")  # what a float32 argument may also be, see Op.wide
 INTS = ("int64", "int32")
 FRONTENDS = ("torch", "keras")
 
@@ -327,6 +328,12 @@ class Op:
     known_issues: tuple[KnownIssue, ...] = ()
     torch_attrs: tuple[str, ...] | None = None  # attrs used by torch, None = all
     keras_attrs: tuple[str, ...] | None = None  # attrs used by keras, None = all
+    # Frontends in which the float32 arguments may also be float64 or float16 (ops/dtypes.py
+    # narrows this per operator), and whether the Keras implementation is a layer that computes
+    # in float32 whatever float it is given (the converter then has to insert the cast).
+    wide: tuple[str, ...] = FRONTENDS
+    keras_autocast: bool = False
+    unsupported: tuple[tuple[str, str], ...] = ()  # (frontend, dtype) an argument may not be there
 
     @property
     def frontends(self) -> tuple[str, ...]:
@@ -339,10 +346,23 @@ class Op:
         names = self.torch_attrs if frontend == "torch" else self.keras_attrs
         return self.attrs if names is None else tuple(a for a in self.attrs if a.name in names)
 
-    def dtypes(self) -> tuple[str, ...]:
+    def arg_dtypes(self, arg: Arg, frontend: str) -> tuple[str, ...]:
+        """The dtypes `arg` accepts in `frontend`."""
+        dtypes = WIDE_FLOATS if arg.dtypes == FLOATS and frontend in self.wide else arg.dtypes
+        return tuple(d for d in dtypes if (frontend, d) not in self.unsupported)
+
+    def out_types(self, ctx: Ctx) -> tuple[TensorType, ...]:
+        """The shape rule, with a Keras layer's float32 compute dtype applied."""
+        outs = self.shape(ctx)
+        if ctx.frontend == "keras" and self.keras_autocast:
+            return tuple(TensorType(o.shape, "float32") if o.dtype in WIDE_FLOATS else o for o in outs)
+        return outs
+
+    def dtypes(self, frontend: str | None = None) -> tuple[str, ...]:
         seen: dict[str, None] = {}
-        for arg in self.args:
-            seen.update(dict.fromkeys(arg.dtypes))
+        for end in (frontend,) if frontend else self.frontends:
+            for arg in self.args:
+                seen.update(dict.fromkeys(self.arg_dtypes(arg, end)))
         return tuple(seen)
 
     def tol(self, dtype: str) -> float:
