@@ -303,3 +303,14 @@ def test_worker_side_usage_errors(capsys, tmp_path):
     code, _, err = _cli(["check-model", f"{TINY_TORCH}:build", "--converter", "tf2onnx", "--no-memory", *CHEAP],
                         capsys)
     assert code == 2 and "converter tf2onnx does not take torch models; for torch use: torch-dynamo, torch-script" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("func, symptom, detail", [("hangs", "hang", "time limit"),
+                                                   ("aborts", "abort", "signal SIGSEGV")])
+def test_a_converter_that_hangs_or_kills_the_worker_is_a_finding(capsys, tmp_path, func, symptom, detail):
+    code, out, _ = _cli(["check-model", f"{FIXTURES / 'hostile_torch.py'}:{func}", "--converter", "torch-script",
+                         "--timeout", "20s", "--no-memory", "--no-robustness", "--out", str(tmp_path), *CHEAP], capsys)
+    (result,) = json.loads(out)["converters"]
+    assert code == 1 and result["title"] == f"torch/script: conversion: {symptom}: {detail}"
+    assert "during step 'convert'" in result["message"] and Path(result["bucket"], "repro.py").is_file()

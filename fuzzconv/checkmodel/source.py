@@ -40,6 +40,7 @@ class TorchSource:
         return gradient.numpy()
 
     def native_size_bytes(self) -> int:
+        """torch.save of the state_dict: the weights and buffers."""
         import torch
 
         buffer = io.BytesIO()
@@ -70,9 +71,10 @@ class KerasSource:
         return np.asarray(tape.gradient(loss, first))
 
     def native_size_bytes(self) -> int:
+        """The weights file (`.weights.h5`), like torch's state_dict: no optimizer state, no config."""
         with tempfile.TemporaryDirectory(prefix="fuzzconv-size-") as folder:
-            path = os.path.join(folder, "model.keras")
-            self.model.save(path)
+            path = os.path.join(folder, "model.weights.h5")
+            self.model.save_weights(path)
             return os.path.getsize(path)
 
     def parameter_count(self) -> int:

@@ -126,7 +126,7 @@ def _method(training: dict[str, Any], settings: StudySettings) -> list[str]:
         "the framework and onnxruntime. Peak memory: growth of the resident set size from after the imports to "
         "its peak while loading the model and running one batch, each measured in a fresh process (Linux VmHWM, "
         "reset after imports); framework allocations (arenas, caches) count. Size: the serialized ONNX model "
-        "against the framework's own saved file.",
+        "against the framework's weights file (torch state_dict, Keras .weights.h5).",
         "Robustness: FGSM (one step) and PGD (10 steps of eps/4, projected) inputs are crafted on the original "
         "model with its own gradients (torch autograd / tf.GradientTape), eps = 0.1 of the input range, on the "
         "first 256 test rows with their true labels, then shown to both the original and the converted model. "
@@ -152,7 +152,7 @@ def figures(checks: list[dict[str, Any]]) -> list[Figure]:
                  lambda c: c["source"].get("latency_ms"), lambda r: r.get("latency_ms"), "ms", log=True),
         _grouped("memory", "Peak memory to load and run once (MB), each in a fresh process", checks,
                  lambda c: c["source"].get("peak_memory_mb"), lambda r: r.get("peak_memory_mb"), "MB", log=False),
-        _grouped("size", "Model size (KiB): the framework's own file vs the ONNX file", checks,
+        _grouped("size", "Model size (KiB): the framework's weights file vs the ONNX file", checks,
                  lambda c: (c["model"].get("native_size_bytes") or 0) / 1024,
                  lambda r: (r.get("onnx_size_bytes") or 0) / 1024 or None, "KiB", log=False),
         *[_grouped(f"robustness-{attack}", f"{attack.upper()} attack success (%) on inputs crafted on the original",
