@@ -2,7 +2,7 @@
 
 Null trials: failures at a constant rate, independent of the graph; a trial counts when any
 structural result (a significant operator or sequence, or a classifier win for sequences) is
-reported. Planted trials: the pair tanh>exp fails 30 % of the time, everything else at 4 %;
+reported. Planted trials (3000 cases): the pair tanh>exp fails 30 % of the time, everything else at 2 %;
 a trial counts when that pair is found beyond its operators and when the classifier says
 sequences win. Not part of the test suite.
 Usage: python benchmarks/analyze_fdr.py [NULL_TRIALS] [PLANTED_TRIALS]
@@ -25,7 +25,7 @@ def null_trials(trials: int) -> Counter[str]:
     kinds: Counter[str] = Counter()
     for seed in range(1000, 1000 + trials):
         with tempfile.TemporaryDirectory(prefix="fuzzconv-fdr-") as folder:
-            write_campaign(Path(folder), seed=seed, cases=700, planted=False, base_rate=0.1)
+            write_campaign(Path(folder), seed=seed, cases=600, planted=False, base_rate=0.1)
             found = analyze([Path(folder)], Settings(seed=seed, permutations=0, resamples=200)).discoveries()
         kinds["any"] += bool(found)
         kinds.update({f.split(":", 1)[0] for f in found})
@@ -36,7 +36,7 @@ def planted_trials(trials: int) -> Counter[str]:
     hits: Counter[str] = Counter()
     for seed in range(2000, 2000 + trials):
         with tempfile.TemporaryDirectory(prefix="fuzzconv-power-") as folder:
-            write_campaign(Path(folder), seed=seed, cases=1500, planted=True)
+            write_campaign(Path(folder), seed=seed, cases=3000, planted=True)
             found = analyze([Path(folder)], Settings(seed=seed, permutations=0, resamples=200)).discoveries()
         hits["beyond"] += f"beyond: torch-script: {'>'.join(PLANTED)}" in found
         hits["classifier"] += "classifier: torch-script" in found

@@ -18,7 +18,7 @@ from functools import lru_cache
 from scipy.stats import false_discovery_control, fisher_exact
 
 from fuzzconv.analyze.data import CaseRecord, by_converter
-from fuzzconv.analyze.sections import ALPHA
+from fuzzconv.analyze.sections import ALPHA_FISHER
 
 MIN_SUPPORT = 5  # a feature is tested only when at least this many cases hold it and this many do not
 
@@ -53,7 +53,7 @@ class Association:
 
     @property
     def significant(self) -> bool:
-        return self.q < ALPHA
+        return self.q < ALPHA_FISHER
 
     def row(self) -> list[object]:
         return [self.converter, self.feature, f"{self.fail_with}/{self.n_with} ({100 * self.rate_with:.1f} %)",

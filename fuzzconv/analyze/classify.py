@@ -2,16 +2,16 @@
 held-out cases better than operator types alone?
 
 Per converter, two L2 logistic regressions share graph size (log node count) and the opset:
-`types` sees which operators a case holds, `sequences` sees those and its operator pairs and
-3-grams. Cross-fitting: the cases are split into two stratified halves, each model is fitted
-on one half and scored on the other, and a model's held-out AUC is the mean of its two
-within-half AUCs. A paired bootstrap (resampling within each half) gives intervals for both
-AUCs and their difference, at a level Bonferroni-corrected for the number of converters.
+`types` sees which operators a case holds, `sequences` sees those and its operator pairs
+(3-grams are left to the Fisher tests: as features they add mostly noise at these sizes). Cross-fitting: the cases are split into k stratified folds, each fold is scored by a
+model fitted on the other folds, and a model's held-out AUC is the mean of its k within-fold
+AUCs. A paired bootstrap (resampling within each fold) gives intervals for both AUCs and
+their difference, at a level Bonferroni-corrected for the number of converters (ALPHA_CLASSIFIER in all).
 Sequences win when the gain's interval lies above 0 and the sequence model's above 0.5.
 (Out-of-fold predictions pooled over k folds into one AUC were tried first: on data without
 any effect they are anti-correlated with the labels, AUC well below 0.5 for the smaller model,
-which made a spurious gain for the larger one. Within one half the scores come from a model
-that never saw that half's labels.)
+which made a spurious gain for the larger one. Within one fold the scores come from one model
+that never saw that fold's labels.)
 ONNX-graph features are left out: a converted graph exists only when conversion succeeded, so
 they would leak the label.
 """
@@ -24,16 +24,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from scipy.stats import rankdata
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 
 from fuzzconv.analyze.data import CaseRecord, by_converter
-from fuzzconv.analyze.sections import ALPHA
+from fuzzconv.analyze.sections import ALPHA_CLASSIFIER
 
 TYPE_FAMILIES = ("op",)
-SEQUENCE_FAMILIES = ("op", "edge", "ngram3")
+SEQUENCE_FAMILIES = ("op", "edge")
 MIN_PER_CLASS = 30  # failing and passing cases a converter needs before it is modelled
-HALVES = 2
+FOLDS = 5
+INNER_FOLDS = 3
+STRENGTHS = [0.03, 0.1, 0.3, 1.0, 3.0]  # inverse L2 strengths C tried by the inner CV
 
 
 @dataclass
@@ -92,37 +94,40 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def held_out_scores(matrix: sparse.csr_matrix, labels: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-    model = LogisticRegression(C=1.0, solver="liblinear", max_iter=1000)
+    """Scores of `test` from a model fitted on `train`, its L2 strength chosen by inner CV on `train` only,
+    so that neither model is handicapped by a strength that suits the other."""
+    model = LogisticRegressionCV(Cs=STRENGTHS, cv=INNER_FOLDS, scoring="roc_auc", solver="liblinear", max_iter=1000,
+                                 l1_ratios=(0.0,), use_legacy_attributes=False)
     model.fit(matrix[train], labels[train])
     return model.predict_proba(matrix[test])[:, 1]
 
 
-def cross_fit(matrix: sparse.csr_matrix, labels: np.ndarray, halves: list[np.ndarray]) -> list[np.ndarray]:
-    """Scores of each half from a model fitted on the other half(s)."""
+def cross_fit(matrix: sparse.csr_matrix, labels: np.ndarray, folds: list[np.ndarray]) -> list[np.ndarray]:
+    """Scores of each fold from a model fitted on the other folds."""
     scores = []
-    for half in halves:
-        train = np.setdiff1d(np.arange(len(labels)), half)
-        scores.append(held_out_scores(matrix, labels, train, half))
+    for fold in folds:
+        train = np.setdiff1d(np.arange(len(labels)), fold)
+        scores.append(held_out_scores(matrix, labels, train, fold))
     return scores
 
 
-def mean_auc(labels: np.ndarray, halves: list[np.ndarray], scores: list[np.ndarray],
+def mean_auc(labels: np.ndarray, folds: list[np.ndarray], scores: list[np.ndarray],
              picks: list[np.ndarray] | None = None) -> float:
     values = []
-    for i, (half, score) in enumerate(zip(halves, scores)):
-        pick = picks[i] if picks is not None else np.arange(len(half))
-        values.append(auc(labels[half][pick], score[pick]))
+    for i, (fold, score) in enumerate(zip(folds, scores)):
+        pick = picks[i] if picks is not None else np.arange(len(fold))
+        values.append(auc(labels[fold][pick], score[pick]))
     return float(np.mean(values))
 
 
-def _bootstrap(labels: np.ndarray, halves: list[np.ndarray], a: list[np.ndarray], b: list[np.ndarray],
+def _bootstrap(labels: np.ndarray, folds: list[np.ndarray], a: list[np.ndarray], b: list[np.ndarray],
                resamples: int, level: float, rng: np.random.Generator) -> tuple[tuple[float, float], ...]:
     draws = []
     for _ in range(resamples):
-        picks = [rng.integers(0, len(half), len(half)) for half in halves]
-        if any(labels[half][pick].all() or not labels[half][pick].any() for half, pick in zip(halves, picks)):
+        picks = [rng.integers(0, len(fold), len(fold)) for fold in folds]
+        if any(labels[fold][pick].all() or not labels[fold][pick].any() for fold, pick in zip(folds, picks)):
             continue
-        auc_a, auc_b = mean_auc(labels, halves, a, picks), mean_auc(labels, halves, b, picks)
+        auc_a, auc_b = mean_auc(labels, folds, a, picks), mean_auc(labels, folds, b, picks)
         draws.append((auc_a, auc_b, auc_b - auc_a))
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(np.array(draws), [tail, 100 - tail], axis=0)
@@ -139,16 +144,16 @@ def compare(cases: list[CaseRecord], seed: int, resamples: int) -> tuple[list[Co
                            f"(needs {MIN_PER_CLASS} failing and {MIN_PER_CLASS} passing)")
         else:
             eligible[converter] = group
-    level = 1 - ALPHA / max(1, len(eligible))
+    level = 1 - ALPHA_CLASSIFIER / max(1, len(eligible))
     rng = np.random.default_rng(seed)
     results = []
     for converter, group in eligible.items():
         labels = np.array([c.failed for c in group], dtype=int)
-        split = StratifiedKFold(n_splits=HALVES, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels)
-        halves = [test for _, test in split]
-        types = cross_fit(design(group, TYPE_FAMILIES), labels, halves)
-        sequences = cross_fit(design(group, SEQUENCE_FAMILIES), labels, halves)
-        ci_types, ci_sequences, ci_gain = _bootstrap(labels, halves, types, sequences, resamples, level, rng)
-        results.append(Comparison(converter, len(group), int(labels.sum()), mean_auc(labels, halves, types),
-                                  mean_auc(labels, halves, sequences), ci_types, ci_sequences, ci_gain, level))
+        split = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels)
+        folds = [test for _, test in split]
+        types = cross_fit(design(group, TYPE_FAMILIES), labels, folds)
+        sequences = cross_fit(design(group, SEQUENCE_FAMILIES), labels, folds)
+        ci_types, ci_sequences, ci_gain = _bootstrap(labels, folds, types, sequences, resamples, level, rng)
+        results.append(Comparison(converter, len(group), int(labels.sum()), mean_auc(labels, folds, types),
+                                  mean_auc(labels, folds, sequences), ci_types, ci_sequences, ci_gain, level))
     return results, skipped

@@ -53,7 +53,7 @@ def _classifier_figure(results: list[classify.Comparison]) -> Figure:
                    "errors": {"types (+ size, opset)": [list(r.interval_types) for r in results],
                               "types + sequences": [list(r.interval_sequences) for r in results]},
                    "ylim": [0.4, 1.0]},
-                  ylabel="held-out AUC", caption="Bars: held-out AUC (mean over the two cross-fitted halves); whiskers: paired-bootstrap interval.")
+                  ylabel="held-out AUC", caption="Bars: held-out AUC (mean over the cross-fitted folds); whiskers: paired-bootstrap interval.")
 
 
 def _cores_table(folders: list[Path]) -> tuple[Table, Counter[str]]:
@@ -104,7 +104,8 @@ def section(cases: list[CaseRecord], tests: dict[str, list[association.Associati
     cores_table, kinds = _cores_table(folders)
     tables = [
         Table("Classifiers on held-out cases", classify.COLUMNS, [r.row() for r in results],
-              f"Cross-fitted on two halves of each converter's cases (each scored by the model of the other half); intervals at {100 * (results[0].level if results else 0.95):.2f} % "
+              f"Cross-fitted: each of {classify.FOLDS} folds of a converter's cases is scored by a model fitted on the others, "
+              f"AUC is the mean over folds; intervals at {100 * (results[0].level if results else 0.95):.2f} % "
               f"(Bonferroni over converters) from {resamples} paired bootstrap resamples. Both models see graph size "
               "and opset." + (" Left out: " + "; ".join(skipped) + "." if skipped else "")),
         result_table("Sequences beyond their operators (source graph)", beyond, "sequences"),

@@ -7,14 +7,24 @@ import math
 from fuzzconv.analyze import association
 from fuzzconv.analyze.association import Association
 from fuzzconv.analyze.data import CaseRecord
-from fuzzconv.analyze.sections import NOT_ENOUGH, NOT_SUPPORTED, SUPPORTED, Figure, Section, Table, pct
+from fuzzconv.analyze.sections import (
+    ALPHA_FISHER,
+    FDR_TEXT,
+    NOT_ENOUGH,
+    NOT_SUPPORTED,
+    SUPPORTED,
+    Figure,
+    Section,
+    Table,
+    pct,
+)
 
 SHOWN = 40
 
 
 def result_table(title: str, tests: list[Association], what: str) -> Table:
     significant = [t for t in tests if t.significant]
-    note = (f"{len(significant)} of {len(tests)} tested {what} are significant at a false discovery rate of 5 % "
+    note = (f"{len(significant)} of {len(tests)} tested {what} are significant at a false discovery rate of {FDR_TEXT} "
             f"(Benjamini-Hochberg over all tests of sections 2 and 3). A {what[:-1]} is tested within a converter when at "
             f"least {association.MIN_SUPPORT} cases hold it and {association.MIN_SUPPORT} do not.")
     rows = [t.row() for t in (significant or tests[:10])]
@@ -26,9 +36,9 @@ def result_table(title: str, tests: list[Association], what: str) -> Table:
 def volcano(figure_id: str, title: str, tests: list[Association]) -> Figure:
     points = [{"x": round(math.log2(t.odds_ratio), 3), "y": round(-math.log10(max(t.q, 1e-300)), 3),
                "label": f"{t.converter}: {t.feature}", "highlight": t.significant} for t in tests]
-    return Figure(figure_id, title, "scatter", {"points": points, "hline": -math.log10(0.05), "labels": 12},
+    return Figure(figure_id, title, "scatter", {"points": points, "hline": -math.log10(ALPHA_FISHER), "labels": 12},
                   xlabel="log2 odds ratio (failure with / without)", ylabel="-log10 q (BH)",
-                  caption="Each point is one feature within one converter; above the dashed line q < 0.05.")
+                  caption=f"Each point is one feature within one converter; above the dashed line q < {ALPHA_FISHER:g}.")
 
 
 def explained(cases: list[CaseRecord], tests: list[Association], family: str) -> tuple[int, int]:
@@ -61,13 +71,13 @@ def section(cases: list[CaseRecord], tests: dict[str, list[Association]]) -> Sec
         top = min(significant, key=lambda t: (t.q, -t.odds_ratio))
         sentence = (f"Supported: {len([t for t in source if t.significant])} of {len(source)} source operators and "
                     f"{len([t for t in onnx if t.significant])} of {len(onnx)} ONNX operators change the failure "
-                    f"rate (FDR 5 %), e.g. {top.feature} in {top.converter} fails {100 * top.rate_with:.1f} % with, "
+                    f"rate (FDR {FDR_TEXT}), e.g. {top.feature} in {top.converter} fails {100 * top.rate_with:.1f} % with, "
                     f"{100 * top.rate_without:.1f} % without; {held} of {total} failing cases ({pct(held, total)}) "
                     f"hold a risky source operator.")
         verdict = SUPPORTED
     else:
         sentence = (f"Not supported: none of {len(source)} source and {len(onnx)} ONNX operator tests is "
-                    f"significant at a false discovery rate of 5 %.")
+                    f"significant at a false discovery rate of {FDR_TEXT}.")
         verdict = NOT_SUPPORTED
     notes = ["An operator that only appears inside a failing sequence is associated with failure here too; "
              "section 3 asks whether sequences add anything beyond operator types."]

@@ -43,6 +43,8 @@ def _lines(ax: plt.Axes, figure: Figure) -> None:
             ax.step(xs, ys, where="post", label=name)
         else:
             ax.plot(xs, ys, marker="o" if len(xs) < 12 else None, markersize=3, label=name)
+    for i, (name, x) in enumerate(figure.data.get("markers", {}).items()):
+        ax.axvline(x, color=f"C{(i + 5) % 10}", linestyle="--", linewidth=1, label=name)
 
 
 def _hist(ax: plt.Axes, figure: Figure) -> None:
@@ -51,8 +53,10 @@ def _hist(ax: plt.Axes, figure: Figure) -> None:
     values = [v for vs in series.values() for v in vs] + list(markers.values())
     if values:
         bins = list(np.linspace(min(values), max(values) + 1e-9, int(figure.data.get("bins", 30)) + 1))
+        outline = figure.data.get("outline", False)
         for name, vs in series.items():
-            ax.hist(vs, bins=bins, alpha=0.55, label=name)
+            ax.hist(vs, bins=bins, alpha=1.0 if outline else 0.55, label=name, histtype="step" if outline else "bar",
+                    linewidth=1.6)
     for i, (name, x) in enumerate(markers.items()):
         ax.axvline(x, color=f"C{(i + 3) % 10}", linestyle="--", linewidth=1.2, label=name)
 
@@ -91,8 +95,8 @@ def png_base64(figure: Figure) -> str:
         ax.set_title(figure.title, fontsize=11)
         ax.set_xlabel(figure.xlabel)
         ax.set_ylabel(figure.ylabel)
-        if figure.log_y:
-            ax.set_yscale("symlog" if figure.kind == "hist" else "log")
+        if figure.log_y:  # symlog keeps zero counts on the plot
+            ax.set_yscale("symlog", linthresh=float(figure.data.get("linthresh", 1.0)))
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8, loc="best")

@@ -11,7 +11,12 @@ NOT_SUPPORTED = "not supported"
 NOT_ENOUGH = "not enough data"
 DESCRIPTIVE = "descriptive"
 VERDICTS = (SUPPORTED, NOT_SUPPORTED, NOT_ENOUGH, DESCRIPTIVE)
-ALPHA = 0.05  # false discovery rate, and the error level of every test and interval
+ALPHA = 0.05  # error level of every verdict
+# The structural hypotheses (sections 2 and 3) make two kinds of claim; each gets half of ALPHA,
+# so that on data without any effect the report claims anything at all at most 5 % of the time.
+ALPHA_FISHER = ALPHA / 2  # false discovery rate of the Fisher tests (one Benjamini-Hochberg family)
+ALPHA_CLASSIFIER = ALPHA / 2  # error level of the classifier comparison (Bonferroni over converters)
+FDR_TEXT = f"{100 * ALPHA_FISHER:g} %"
 
 
 @dataclass

@@ -48,8 +48,9 @@ def section(campaigns: list[Campaign]) -> Section:
     speed = {k: v for c in campaigns for k, v in throughput(c, label[c.name]).items()}
     figures = [Figure("timeline-buckets", "Buckets (distinct failure titles) found over time", "lines",
                       {"series": buckets, "step": True}, xlabel="minutes since start", ylabel="buckets"),
-               Figure("timeline-speed", "Cases per second over time, per converter", "lines", {"series": speed},
-                      xlabel="minutes since start", ylabel="cases / s", log_y=True),
+               Figure("timeline-speed", "Cases per second over time, per converter", "lines",
+                      {"series": speed, "linthresh": 0.01}, xlabel="minutes since start",
+                      ylabel="cases / s (linear below 0.01)", log_y=True),
                Figure("timeline-coverage", "Coverage keys over time", "lines", {"series": coverage, "step": True},
                       xlabel="minutes since start", ylabel="coverage keys")]
     rows = []

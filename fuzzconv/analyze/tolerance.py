@@ -22,6 +22,13 @@ def _row(converter: str, compared: list[CaseRecord]) -> list[object]:
     return [converter, len(compared), len(wrong), *at, structural]
 
 
+def _curve(compared: list[CaseRecord]) -> list[list[float]]:
+    """(log10 t, % of cases needing more than t) from 1e-10 to 1e2."""
+    needed = [c.required_tol or 0.0 for c in compared]
+    grid = [x / 4 for x in range(-40, 9)]
+    return [[x, round(100 * sum(n > 10 ** x for n in needed) / len(needed), 3)] for x in grid]
+
+
 def section(cases: list[CaseRecord]) -> Section:
     compared = [c for c in cases if c.required_tol is not None]
     groups = by_converter(compared)
@@ -33,8 +40,12 @@ def section(cases: list[CaseRecord]) -> Section:
                   "every compared case at one fixed tolerance.")
     series = {c: [round(math.log10(max(x.required_tol or 0.0, 1e-12)), 3) for x in g
                   if x.required_tol is not None and not math.isinf(x.required_tol)] for c, g in groups.items()}
-    figures = [Figure("tolerance-required", "Required tolerance of every compared case", "hist",
-                      {"series": series, "markers": {f"{t:g}": math.log10(t) for t in TOLERANCES}, "bins": 40},
+    markers = {f"{t:g}": math.log10(t) for t in TOLERANCES}
+    figures = [Figure("tolerance-curve", "Share of compared cases called wrong at each tolerance", "lines",
+                      {"series": {c: _curve(g) for c, g in groups.items()}, "markers": markers},
+                      xlabel="log10 tolerance", ylabel="called wrong (%)"),
+               Figure("tolerance-required", "Required tolerance of every compared case", "hist",
+                      {"series": series, "markers": markers, "bins": 40, "outline": True},
                       xlabel="log10 of the smallest passing tolerance (exact matches at -12)", ylabel="cases",
                       log_y=True)]
     basis = f"{len(compared)} compared cases of {len(cases)} valid cases."
