@@ -12,6 +12,7 @@ import json
 import os
 import random
 import re
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -126,6 +127,9 @@ def fuzz_config(args: argparse.Namespace) -> CampaignConfig:
         raise UsageError(f"-j {args.jobs} is out of range; use 1 or more workers")
     if args.engine == "local" and args.ray_address:
         raise UsageError("--ray-address needs --engine ray")
+    python = check_python(args.python) if args.python else None
+    if python and args.engine == "ray":
+        raise UsageError("--python works with the local engine; on Ray, give the cluster the environment instead")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     minimize_s = 0.0 if args.minimize_budget in ("0", "off") else parse_duration(args.minimize_budget)
     return CampaignConfig(
@@ -133,8 +137,24 @@ def fuzz_config(args: argparse.Namespace) -> CampaignConfig:
         replays=args.replays, minimize_budget_s=minimize_s, jobs=args.jobs or (os.cpu_count() or 1),
         shares=parse_shares(args.share, converters), engine=args.engine, ray_address=args.ray_address,
         recycle_after=args.recycle_after, memory_limit_mb=args.memory_limit,
-        opsets=parse_opsets(args.opset, converters), guide=not args.no_guide,
+        opsets=parse_opsets(args.opset, converters), guide=not args.no_guide, python=python,
     )
+
+
+def check_python(path: str) -> str:
+    """An interpreter that can host workers (same Python version), as an absolute path."""
+    from fuzzconv.workers import InterpreterError, foreign_sys_path
+
+    found = shutil.which(path) if os.sep not in path else path
+    if not found or not os.access(found, os.X_OK):
+        raise UsageError(f"--python {path}: no such interpreter; give the path of another environment's "
+                         "python, e.g. .venv-candidate/bin/python (make env-candidate SPEC=... builds one)")
+    absolute = os.path.abspath(found)
+    try:
+        foreign_sys_path(absolute)
+    except InterpreterError as exc:
+        raise UsageError(f"--python {path}: {exc}") from None
+    return absolute
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
@@ -382,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--memory-limit", type=int, default=6144, metavar="MB",
                       help="restart a worker whose memory grows past this (default 6144 MB)")
     fuzz.add_argument("--replays", type=int, default=3, help="runs of a new bucket's case to measure reliability (default 3)")
+    fuzz.add_argument("--python", default=None, metavar="PATH",
+                      help="run the workers under another environment's interpreter, e.g. a candidate release")
     fuzz.add_argument("--minimize-budget", default="60s",
                       help="time to minimize each new bucket in a separate worker, or 0 to skip (default 60s)")
     fuzz.set_defaults(func=cmd_fuzz)

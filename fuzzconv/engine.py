@@ -44,6 +44,7 @@ class CampaignConfig:
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     shares: dict[str, float] = field(default_factory=dict)  # converter -> weight, default 1
     memory_limit_mb: int = 6144
+    python: str | None = None  # run workers under this interpreter (another environment)
     engine: str = "local"
     ray_address: str | None = None
     opsets: dict[str, tuple[int, ...]] = field(default_factory=dict)  # converter -> swept opsets; default: its own
@@ -170,6 +171,7 @@ class Campaign:
             case_timeout_s=self.config.case_timeout_s,
             recycle_after=self.config.recycle_after,
             memory_limit_bytes=self.config.memory_limit_mb * 2**20,
+            python=self.config.python,
         )
 
     # --- the loop ------------------------------------------------------------------------
@@ -412,7 +414,7 @@ def _config_json(config: CampaignConfig) -> dict[str, Any]:
         "budget_s": config.budget_s, "max_nodes": config.max_nodes, "case_timeout_s": config.case_timeout_s,
         "jobs": config.jobs, "shares": config.shares, "replays": config.replays,
         "minimize_budget_s": config.minimize_budget_s, "engine": config.engine,
-        "opsets": {c: list(o) for c, o in config.opsets.items()}, "guide": config.guide,
+        "opsets": {c: list(o) for c, o in config.opsets.items()}, "guide": config.guide, "python": config.python,
     }
 
 

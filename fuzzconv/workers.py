@@ -12,6 +12,8 @@ import json
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from typing import Any
 from fuzzconv.case import Case, Outcome
 from fuzzconv.triage import title
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 180.0
 STEP_BYTES = 48
 
@@ -73,10 +76,19 @@ def _warm_up(frontend: str) -> None:
 PLUGIN_VARIABLE = "FUZZCONV_WORKER_PLUGIN"
 
 
-def worker_main(conn: Connection, frontend: str, log_path: str | None, step_buffer: Any = None) -> None:
+def worker_main(conn: Connection, frontend: str, log_path: str | None, step_buffer: Any = None,
+                sys_path: list[str] | None = None) -> None:
     """Serve jobs over `conn`; the current pipeline step is written into the shared `step_buffer`
-    (no message per step, so the parent wakes only when a job is done)."""
+    (no message per step, so the parent wakes only when a job is done).
+
+    `sys_path` is another interpreter's own module path (`fuzz --python`): multiprocessing gives a
+    spawned child the parent's path, so it is put back before any framework is imported."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if sys_path is not None:
+        import importlib
+
+        sys.path[:] = [str(REPO_ROOT), *sys_path]
+        importlib.invalidate_caches()
     _quiet_process(log_path)
     _warm_up(frontend)
     if os.environ.get(PLUGIN_VARIABLE):
@@ -132,6 +144,34 @@ def run_job(job: dict[str, Any], report_stage: Callable[[str], None]) -> tuple[s
         return "error", traceback.format_exc()
 
 
+class InterpreterError(Exception):
+    """The interpreter given with --python cannot host workers; the message says why."""
+
+
+_FOREIGN_PATHS: dict[str, list[str]] = {}
+
+
+def foreign_sys_path(python: str) -> list[str]:
+    """`python`'s own module path, after checking it is the same Python version as this one
+    (multiprocessing's spawn protocol is only kept between equal versions)."""
+    if python not in _FOREIGN_PATHS:
+        probe = "import json, sys; print(json.dumps([list(sys.version_info[:2]), sys.path[1:]]))"
+        try:
+            done = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise InterpreterError(f"cannot run {python}: {exc}") from None
+        if done.returncode != 0:
+            raise InterpreterError(f"{python} failed to start (exit code {done.returncode}): "
+                                   f"{done.stderr.strip()[-200:]}")
+        version, path = json.loads(done.stdout.strip().splitlines()[-1])
+        if tuple(version) != tuple(sys.version_info[:2]):
+            raise InterpreterError(
+                f"{python} is Python {version[0]}.{version[1]}, this is {sys.version_info[0]}.{sys.version_info[1]};"
+                " workers need the same Python version (make env-candidate builds one)")
+        _FOREIGN_PATHS[python] = [p for p in path if p]
+    return _FOREIGN_PATHS[python]
+
+
 def rss_bytes(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -173,16 +213,18 @@ class WorkerHandle:
     target: Callable[..., None] = worker_main
     step_buffer: Any = None
     step_seen: bytes = b""
+    python: str | None = None  # another environment's interpreter (`fuzz --python`)
 
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")
         parent_conn, child_conn = context.Pipe()
         log = str(self.log_path) if self.log_path else None
         self.step_buffer = context.Array("c", STEP_BYTES, lock=False)
-        self.process = context.Process(
-            target=self.target, args=(child_conn, self.frontend, log, self.step_buffer), daemon=True,
-            name=f"fuzzconv-{self.frontend}",
-        )
+        args: tuple[Any, ...] = (child_conn, self.frontend, log, self.step_buffer)
+        if self.python:
+            context.set_executable(self.python)
+            args += (foreign_sys_path(self.python),)
+        self.process = context.Process(target=self.target, args=args, daemon=True, name=f"fuzzconv-{self.frontend}")
         self.process.start()
         child_conn.close()
         self.conn = parent_conn

@@ -1,6 +1,9 @@
 """Isolation: a worker that hangs or dies becomes a hang/abort outcome at its last stage."""
 
+import json
 import time
+
+import pytest
 
 from fuzzconv.generate import generate_case
 from fuzzconv.workers import WorkerHandle
@@ -40,3 +43,30 @@ def test_abort_is_recorded_with_signal():
     assert result.outcome.stage == "runtime-optimization"
     assert result.outcome.title == "keras/tf2onnx: runtime-optimization: abort: signal SIGABRT"
     assert worker.aborts == 1
+
+
+def test_fuzz_refuses_an_interpreter_that_is_not_one(tmp_path, capsys):
+    from fuzzconv.cli import main
+
+    code = main(["fuzz", "--python", str(tmp_path / "nope" / "python"), "--time", "5s", "--out", str(tmp_path)])
+    assert code == 2
+    assert "no such interpreter" in capsys.readouterr().err
+    assert not (tmp_path / "campaign.sqlite").exists()
+
+
+@pytest.mark.slow
+def test_fuzz_runs_its_workers_under_another_environment(tmp_path):
+    """A candidate environment with an older onnxruntime: the campaign's cases ran under it."""
+    import sqlite3
+
+    from fuzzconv.candidate_env import env_python, make_candidate
+    from fuzzconv.cli import main
+
+    make_candidate(tmp_path / "env", ["onnxruntime==1.20.1"])
+    out = tmp_path / "campaign"
+    code = main(["fuzz", "--python", str(env_python(tmp_path / "env")), "--converter", "torch-script", "-j", "1",
+                 "--time", "10s", "--seed", "3", "--minimize-budget", "0", "--replays", "1", "--out", str(out)])
+    assert code == 0
+    with sqlite3.connect(out / "campaign.sqlite") as db:
+        versions = {row[0] for row in db.execute("SELECT versions FROM cases")}
+    assert versions and all(json.loads(v)["onnxruntime"] == "1.20.1" for v in versions)
