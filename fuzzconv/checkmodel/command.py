@@ -44,7 +44,8 @@ def add_parser(sub: Any) -> None:
                                        "as check-model does, and write report.html and report.md.")
     study.add_argument("--out", default="study", help="folder for the report, models and data (default: ./study)")
     study.add_argument("--epochs", type=int, default=8, help="training epochs per model (default 8)")
-    study.add_argument("--model", action="append", metavar="NAME", help="only these models, repeatable")
+    study.add_argument("--model", action="append", metavar="NAME",
+                       help="only these models, repeatable: lenet5, resnet, vgg, lstm, gru (default: all)")
     study.add_argument("--frontend", action="append", choices=("torch", "keras"), help="only these frameworks")
     study.add_argument("--repeats", type=int, default=30, help="timed runs per latency figure (default 30)")
     study.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")

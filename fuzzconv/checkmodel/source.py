@@ -71,10 +71,18 @@ class KerasSource:
         return np.asarray(tape.gradient(loss, first))
 
     def native_size_bytes(self) -> int:
-        """The weights file (`.weights.h5`), like torch's state_dict: no optimizer state, no config."""
+        """The weights file (`.weights.h5`), like torch's state_dict: no optimizer state, no config.
+
+        Keras writes a compiled model's optimizer state into its weights file too (and clone_model
+        keeps the compilation), so a compiled model is rebuilt from its config first.
+        """
+        model = self.model
+        if getattr(model, "optimizer", None) is not None:
+            model = type(self.model).from_config(self.model.get_config())
+            model.set_weights(self.model.get_weights())
         with tempfile.TemporaryDirectory(prefix="fuzzconv-size-") as folder:
             path = os.path.join(folder, "model.weights.h5")
-            self.model.save_weights(path)
+            model.save_weights(path)
             return os.path.getsize(path)
 
     def parameter_count(self) -> int:

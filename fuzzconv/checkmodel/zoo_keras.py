@@ -99,7 +99,7 @@ def save(model: keras.Model, path: Path) -> None:
 def trained(name: str, func_file: str) -> tuple[keras.Model, list[np.ndarray]]:
     """The trained model saved beside `func_file`, and a batch of test digits as its example input."""
     here = Path(func_file)
-    model = keras.models.load_model(here.with_suffix(".keras"))
+    model = keras.models.load_model(here.with_suffix(".keras"), compile=False)  # the inference model, as deployed
     with np.load(here.parent.parent / "data" / f"digits_test_{layout_of(name)}.npz") as data:
         example = data["x"][:EXAMPLE_BATCH]
     return model, [example]
