@@ -9,15 +9,34 @@ from fuzzconv.analyze.data import CaseRecord
 from fuzzconv.analyze.sections import DESCRIPTIVE, NOT_ENOUGH, Figure, Section, Table, pct
 
 AXES = ("converter", "stage", "symptom")
+GROUP_LABELS = {"PyTorch": "torch.onnx (ours: torch-dynamo, torch-script)",
+                "tf2onnx": "tf2onnx (ours: tf2onnx, keras-export)"}
+
+
+def _category(case: CaseRecord, axis: str) -> str:
+    """The case's category in the study's terms (converters are grouped as the study's two)."""
+    value = getattr(case, axis)
+    return study.CONVERTER_FAMILY.get(value, value) if axis == "converter" else value
 
 
 def _ours(failing: list[CaseRecord], axis: str) -> tuple[Counter[str], Counter[str]]:
     """(buckets, cases) per category; a bucket is a distinct title, counted under its first case."""
-    cases: Counter[str] = Counter(getattr(c, axis) for c in failing)
+    cases: Counter[str] = Counter(_category(c, axis) for c in failing)
     first: dict[str, str] = {}
     for case in failing:
-        first.setdefault(case.title, getattr(case, axis))
+        first.setdefault(case.title, _category(case, axis))
     return Counter(first.values()), cases
+
+
+def _converter_table(cases: list[CaseRecord]) -> Table:
+    rows = []
+    for converter in sorted({c.converter for c in cases}):
+        mine = [c for c in cases if c.converter == converter]
+        failing = [c for c in mine if c.failed]
+        rows.append([converter, study.CONVERTER_FAMILY.get(converter, "?"), len(mine), len(failing),
+                     pct(len(failing), len(mine)), len({c.title for c in failing})])
+    return Table("Our converters one by one", ["converter", "study's group", "valid cases", "failing cases",
+                                               "failure rate", "buckets"], rows)
 
 
 def _axis_table(failing: list[CaseRecord], axis: str) -> tuple[Table, Figure]:
@@ -27,8 +46,7 @@ def _axis_table(failing: list[CaseRecord], axis: str) -> tuple[Table, Figure]:
     n_theirs, n_buckets, n_cases = sum(theirs.values()), sum(buckets.values()), sum(cases.values())
     rows = []
     for category in categories:
-        family = study.CONVERTER_FAMILY.get(category, "") if axis == "converter" else ""
-        label = f"{category} ({family})" if family else category
+        label = GROUP_LABELS.get(category, category) if axis == "converter" else category
         rows.append([label, theirs.get(category, 0), pct(theirs.get(category, 0), n_theirs),
                      buckets.get(category, 0), pct(buckets.get(category, 0), n_buckets),
                      cases.get(category, 0), pct(cases.get(category, 0), n_cases)])
@@ -70,4 +88,4 @@ def section(cases: list[CaseRecord]) -> Section:
              "(runtime-load, runtime-optimization, runtime-kernel) are ours; 'not distinguishable', "
              "'unreported', 'build failure' and 'bad performance' are the study's."]
     return Section("characteristics", "1. Failure characteristics", question, DESCRIPTIVE, sentence, basis,
-                   list(tables), list(figures), notes)
+                   [*tables, _converter_table(cases)], list(figures), notes)

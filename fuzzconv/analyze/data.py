@@ -70,9 +70,13 @@ def parse_time(text: str) -> datetime:
 
 def load_campaigns(folders: Iterable[Path]) -> list[Campaign]:
     campaigns = [load_campaign(Path(folder)) for folder in folders]
+    names = [c.name for c in campaigns]
+    for campaign in campaigns:
+        if names.count(campaign.name) > 1:  # two folders of the same name: tell them apart by path
+            campaign.name = str(campaign.folder)
     if not any(c.cases for c in campaigns):
-        names = ", ".join(str(c.folder) for c in campaigns)
-        raise AnalysisInputError(f"{names}: no executed case that passed or failed is stored yet; "
+        folders_text = ", ".join(str(c.folder) for c in campaigns)
+        raise AnalysisInputError(f"{folders_text}: no executed case that passed or failed is stored yet; "
                                  "let the campaign run longer (fuzzconv fuzz --out DIR) and retry")
     return campaigns
 
