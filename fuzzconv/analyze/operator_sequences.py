@@ -46,12 +46,12 @@ def _unseen_table(measure: sequences.UnseenShare) -> tuple[Table, Figure]:
 
 def _classifier_figure(results: list[classify.Comparison]) -> Figure:
     categories = [r.converter for r in results]
-    return Figure("sequences-auc", "Held-out AUC: operator types against types + sequences", "bars",
+    return Figure("sequences-auc", "Held-out AUC: operator types against types + directed pairs", "bars",
                   {"categories": categories,
-                   "series": {"types (+ size, opset)": [round(r.auc_types, 4) for r in results],
-                              "types + sequences": [round(r.auc_sequences, 4) for r in results]},
-                   "errors": {"types (+ size, opset)": [list(r.interval_types) for r in results],
-                              "types + sequences": [list(r.interval_sequences) for r in results]},
+                   "series": {"types + co-occurrence": [round(r.auc_types, 4) for r in results],
+                              "types + directed pairs": [round(r.auc_sequences, 4) for r in results]},
+                   "errors": {"types + co-occurrence": [list(r.interval_types) for r in results],
+                              "types + directed pairs": [list(r.interval_sequences) for r in results]},
                    "ylim": [0.4, 1.0]},
                   ylabel="held-out AUC", caption="Bars: held-out AUC (mean over the cross-fitted folds); whiskers: paired-bootstrap interval.")
 
@@ -84,13 +84,20 @@ def _sentence(results: list[classify.Comparison], skipped: list[str], beyond: li
     wins = [r for r in results if r.sequences_win]
     if wins:
         best = max(wins, key=lambda r: r.gain)
-        return SUPPORTED, (f"Supported: sequences raise held-out AUC in {len(wins)} of {len(results)} converters "
+        return SUPPORTED, (f"Supported: operator pairs raise held-out AUC over operator types and their "
+                           f"co-occurrence in {len(wins)} of {len(results)} converters "
                            f"(best {best.converter}: {best.auc_types:.3f} -> {best.auc_sequences:.3f}, gain "
                            f"{best.gain:+.3f}, CI [{best.interval_gain[0]:+.3f}, {best.interval_gain[1]:+.3f}]); "
                            f"{n_beyond} source sequences fail more than their operators alone; {unseen}.")
     gains = ", ".join(f"{r.converter} {r.gain:+.3f}" for r in results)
-    return NOT_SUPPORTED, (f"Not supported: sequence features do not raise held-out AUC over operator types in any of "
-                           f"{len(results)} converters (gains {gains}, every interval reaches 0); {n_beyond} "
+    negligible = [r for r in results if r.significant]
+    if negligible:
+        gains += (f"; significant but below the {classify.MIN_GAIN} that would matter in "
+                  + ", ".join(f"{r.converter} (CI [{r.interval_gain[0]:+.3f}, {r.interval_gain[1]:+.3f}])"
+                              for r in negligible))
+    return NOT_SUPPORTED, (f"Not supported: operator pairs do not raise held-out AUC over operator types and their "
+                           f"co-occurrence in any of "
+                           f"{len(results)} converters by {classify.MIN_GAIN} or more (gains {gains}); {n_beyond} "
                            f"source sequences fail more than their operators alone; {unseen}.")
 
 
@@ -106,8 +113,11 @@ def section(cases: list[CaseRecord], tests: dict[str, list[association.Associati
         Table("Classifiers on held-out cases", classify.COLUMNS, [r.row() for r in results],
               f"Cross-fitted: each of {classify.FOLDS} folds of a converter's cases is scored by a model fitted on the others, "
               f"AUC is the mean over folds; intervals at {100 * (results[0].level if results else 0.95):.2f} % "
-              f"(Bonferroni over converters) from {resamples} paired bootstrap resamples. Both models see graph size "
-              "and opset." + (" Left out: " + "; ".join(skipped) + "." if skipped else "")),
+              f"(Bonferroni over converters) from {resamples} paired bootstrap resamples. Both models see graph size, "
+              "opset, operator types and which operators occur together; only the second sees directed pairs. "
+              f"Pairs win when the gain's interval lies above 0, the pair model's above 0.5 and the gain is at least "
+              f"{classify.MIN_GAIN}."
+              + (" Left out: " + "; ".join(skipped) + "." if skipped else "")),
         result_table("Sequences beyond their operators (source graph)", beyond, "sequences"),
         result_table("ONNX operator pairs beyond their operators (converted graph)", onnx_beyond, "sequences"),
         result_table("Sequences, marginal (source graph: pairs and 3-grams)", marginal, "sequences"),
