@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from fuzzconv.case import CONVERTER_FRONTEND, Case, Outcome
 from fuzzconv.compare import verdicts
 from fuzzconv.coverage import coverage_keys
-from fuzzconv.generate import Guide, generate_case, guide_from, mutate_case
+from fuzzconv.generate import Guide, add_sequences, generate_case, guide_from, mutate_case
 from fuzzconv.store import Store
 from fuzzconv.workers import Result, WorkerHandle
 
@@ -160,6 +160,8 @@ class Campaign:
         self.minimizers: dict[str, Handle] = {}
         self.parents: dict[str, list[Case]] = defaultdict(list)  # corpus cases to mutate, per converter
         self.guides: dict[str, tuple[int, Guide]] = {}  # frontend -> (cases when computed, guide)
+        self.sequences: dict[str, tuple[set[tuple[str, ...]], set[tuple[str, ...]]]] = {
+            frontend: (set(), set()) for frontend in {CONVERTER_FRONTEND[c] for c in config.converters}}
         self.prepared: dict[str, Case] = {}  # frontend -> the next generated case, made while workers run
 
     def _local_handle(self, frontend: str, role: str) -> Handle:
@@ -214,13 +216,25 @@ class Campaign:
             if result is None:
                 continue
             job = self.jobs.pop(id(worker), ("case", ""))
-            if any(worker is w for w in self.workers) and time.monotonic() < deadline:
+            if worker.busy:  # it already runs the case prefetched for it
+                self.jobs[id(worker)] = ("case", "")
+            elif any(worker is w for w in self.workers) and time.monotonic() < deadline:
                 self._give_work(worker)  # the worker runs its next case while this one is recorded
             self._dispatch(job, result)
-        for frontend in {w.frontend for w in self.workers}:
-            if frontend not in self.prepared and time.monotonic() < deadline:
-                self.prepared[frontend] = self._next_case(frontend)  # ready before it is asked for
+        if time.monotonic() < deadline:
+            self._prefetch()
         return True
+
+    def _prefetch(self) -> None:
+        """Queue one more case on each fuzz worker (local processes only), so that a worker never
+        waits for the parent between cases, and prepare one per frontend for the next idle worker."""
+        for worker in self.workers:
+            if getattr(worker, "can_prefetch", False) and not self.replay_queue[worker.frontend]:
+                prepared = self.prepared.pop(worker.frontend, None)
+                worker.prefetch(prepared or self._next_case(worker.frontend))  # type: ignore[attr-defined]
+        for frontend in {w.frontend for w in self.workers}:
+            if frontend not in self.prepared:
+                self.prepared[frontend] = self._next_case(frontend)  # ready before it is asked for
 
     def _feed(self) -> None:
         for worker in self.workers:
@@ -277,7 +291,12 @@ class Campaign:
 
     def _compute_guide(self, frontend: str) -> Guide:
         counts = {op: n for (end, op), n in self.stats.op_counts.items() if end == frontend}
-        return guide_from(frontend, counts, self.stats.coverage)
+        return guide_from(frontend, counts, *self.sequences[frontend])
+
+    def _learn_sequences(self, keys: set[str]) -> None:
+        """Keep each frontend's seen pairs and 3-grams up to date, from new coverage keys only."""
+        for frontend, (edges, ngrams) in self.sequences.items():
+            add_sequences(frontend, keys, edges, ngrams)
 
     def _minimizer(self, frontend: str) -> Handle:
         if frontend not in self.minimizers:
@@ -304,6 +323,7 @@ class Campaign:
         for converter in self.config.converters:
             self.counters[converter] = self.db.next_generation_index(converter)
         self.stats.coverage |= self.db.coverage_keys()
+        self._learn_sequences(self.stats.coverage)
         totals = self.db.totals()
         self.stats.carried_cases = int(sum(totals.get("cases", {}).values()))
         for name in ("cases", "busy_s", "statuses", "stages", "invalid_titles"):
@@ -381,6 +401,7 @@ class Campaign:
         if not keys:
             return
         self.stats.coverage |= keys
+        self._learn_sequences(keys)
         if self.db is not None:
             self.db.add_coverage(keys, case.id)
         if outcome.status == "pass":

@@ -10,6 +10,7 @@ import functools
 import itertools
 import random
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -199,27 +200,34 @@ DYNAMIC_BATCH = 0.15  # how often the batch axis is exported as dynamic and chec
 
 @dataclass(frozen=True)
 class Guide:
-    """What coverage still lacks: operators to favour, and the pairs and 3-grams already seen."""
+    """What coverage still lacks: operators to favour, and the pairs and 3-grams already seen.
+
+    The two sets are the campaign's own, growing as it runs (read here, never changed)."""
 
     rare_ops: frozenset[str] = frozenset()
-    seen_edges: frozenset[tuple[str, str]] = frozenset()
-    seen_ngrams: frozenset[tuple[str, str, str]] = frozenset()
+    seen_edges: AbstractSet[tuple[str, ...]] = frozenset()
+    seen_ngrams: AbstractSet[tuple[str, ...]] = frozenset()
 
 
-def guide_from(frontend: str, op_counts: Mapping[str, int], coverage: Iterable[str]) -> Guide:
-    """A frontend's guide from its coverage keys so far and how many cases used each operator."""
-    names = [op.name for op in ops.for_frontend(frontend)]
-    counts = sorted(op_counts.get(name, 0) for name in names)
-    cutoff = counts[len(counts) // 4]
-    rare = frozenset(n for n in names if op_counts.get(n, 0) <= cutoff)
+def add_sequences(frontend: str, keys: Iterable[str], edges: set[tuple[str, ...]],
+                  ngrams: set[tuple[str, ...]]) -> None:
+    """Add the frontend's operator pairs and 3-grams among coverage `keys` to `edges` and `ngrams`."""
     edge, ngram = f"edge:{frontend}:", f"ngram3:{frontend}:"
-    edges, ngrams = set(), set()
-    for key in coverage:
+    for key in keys:
         if key.startswith(edge):
             edges.add(tuple(key[len(edge):].split(">")))
         elif key.startswith(ngram):
             ngrams.add(tuple(key[len(ngram):].split(">")))
-    return Guide(rare, frozenset(edges), frozenset(ngrams))  # type: ignore[arg-type]
+
+
+def guide_from(frontend: str, op_counts: Mapping[str, int], edges: AbstractSet[tuple[str, ...]],
+               ngrams: AbstractSet[tuple[str, ...]]) -> Guide:
+    """A frontend's guide: the least used quarter of its operators, and the sequences seen so far."""
+    names = [op.name for op in _all_ops(frontend)]
+    counts = sorted(op_counts.get(name, 0) for name in names)
+    cutoff = counts[len(counts) // 4]
+    rare = frozenset(n for n in names if op_counts.get(n, 0) <= cutoff)
+    return Guide(rare, edges, ngrams)
 
 
 def _chain_tail(builder: _Builder, tensor: _Tensor) -> tuple[str, ...]:

@@ -27,14 +27,19 @@ class StoreError(Exception):
     """The output folder cannot be used; the message says why and what to do."""
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str, durable: bool = True) -> None:
+    """Write through a temporary file and a rename: readers see the old file or the new one.
+
+    `durable` also syncs the data to disk before the rename (survives a power cut); without it
+    the file survives a killed process, as the campaign database (synchronous=NORMAL) does."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -140,8 +145,8 @@ class Store:
 
     def save_corpus(self, case: Case) -> Path:
         path = self.corpus / case.target.converter / f"{case.id}.json"
-        if not path.exists():
-            atomic_write(path, case.dumps() + "\n")
+        if not path.exists():  # a corpus case is saved per new coverage: often, so not synced
+            atomic_write(path, case.dumps() + "\n", durable=False)
         return path
 
     def save_internal_error(self, case: Case, error: str) -> Path:

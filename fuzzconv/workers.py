@@ -103,7 +103,9 @@ def worker_main(conn: Connection, frontend: str, log_path: str | None, step_buff
             return
         if message is None:
             return
-        kind, payload = run_job(json.loads(message), _step_reporter(conn, step_buffer))
+        report = _step_reporter(conn, step_buffer)
+        report("queued")
+        kind, payload = run_job(json.loads(message), report)
         conn.send((kind, payload))
 
 
@@ -214,6 +216,9 @@ class WorkerHandle:
     step_buffer: Any = None
     step_seen: bytes = b""
     python: str | None = None  # another environment's interpreter (`fuzz --python`)
+    # The next case, already sent down the pipe so that the worker starts it the moment the
+    # current one is done, without waiting for the parent: (case, job, time limit).
+    queued: tuple[Case, dict[str, Any], float] | None = None
 
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")
@@ -246,6 +251,18 @@ class WorkerHandle:
     def submit(self, case: Case) -> None:
         """Run one case."""
         self._send(case, {"kind": "run"}, self.case_timeout_s)
+
+    @property
+    def can_prefetch(self) -> bool:
+        """Whether `prefetch` may send a case now: busy, nothing queued, not about to be recycled."""
+        return self.busy and self.queued is None and self.cases_done + 1 < self.recycle_after
+
+    def prefetch(self, case: Case) -> None:
+        """Send the case to run after the current one; it becomes `case` when that one is collected."""
+        assert self.conn is not None and self.can_prefetch
+        job = {"kind": "run"}
+        self.queued = (case, job, self.case_timeout_s)
+        self.conn.send(json.dumps({**job, "case": case.to_json()}))
 
     def submit_minimize(self, case: Case, title: str, max_calls: int, budget_s: float) -> None:
         """Minimize one bucket's case against its title; the time limit is the budget plus slack."""
@@ -308,8 +325,25 @@ class WorkerHandle:
         self.cases_done += 1
         if recycle and (self.cases_done >= self.recycle_after or rss_bytes(self.process.pid) > self.memory_limit_bytes):
             self.recycles += 1
-            self.restart(count=False)
+            self.restart(count=False)  # sends the prefetched case again
+        elif recycle:
+            self._promote_queued(resend=False)
         return result
+
+    def _promote_queued(self, resend: bool) -> None:
+        """The prefetched case becomes the current one; after a restart it is sent again, since
+        it went down the old process's pipe."""
+        if self.queued is None:
+            return
+        case, job, limit_s = self.queued
+        self.queued = None
+        if resend:
+            self._send(case, job, limit_s)
+            return
+        self.case = case
+        self.stage = "queued"
+        self.limit_s = limit_s
+        self.started_at = time.monotonic()
 
     def _hung(self) -> Result:
         self.hangs += 1
@@ -342,6 +376,8 @@ class WorkerHandle:
         self.kill()
         self.restarts += int(count)
         self.start()
+        if self.case is None:
+            self._promote_queued(resend=True)
 
     def stop(self) -> None:
         if self.conn is not None:

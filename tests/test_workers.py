@@ -70,3 +70,42 @@ def test_fuzz_runs_its_workers_under_another_environment(tmp_path):
     with sqlite3.connect(out / "campaign.sqlite") as db:
         versions = {row[0] for row in db.execute("SELECT versions FROM cases")}
     assert versions and all(json.loads(v)["onnxruntime"] == "1.20.1" for v in versions)
+
+
+def _results(worker, count, limit_s=120):
+    results, end = [], time.monotonic() + limit_s
+    while len(results) < count and time.monotonic() < end:
+        result = worker.collect() if worker.busy else None
+        if result is not None:
+            results.append(result)
+        else:
+            worker.conn.poll(0.05)
+    return results
+
+
+def test_a_prefetched_case_runs_next_and_survives_its_worker_dying():
+    first, second = generate_case(1, "torch-script"), generate_case(2, "torch-script")
+    worker = WorkerHandle("torch")
+    worker.start()
+    try:
+        worker.submit(first)
+        assert worker.can_prefetch
+        worker.prefetch(second)
+        assert not worker.can_prefetch
+        results = _results(worker, 2)
+        assert [r.case.id for r in results] == [first.id, second.id]
+        assert all(r.outcome is not None and r.outcome.case_id == r.case.id for r in results)
+    finally:
+        worker.stop()
+
+    dying = WorkerHandle("torch", target=aborting_worker)
+    dying.start()
+    try:
+        dying.submit(first)
+        dying.prefetch(second)
+        results = _results(dying, 2)
+        # the second case went down the dead process's pipe: it was sent again to the new one
+        assert [(r.case.id, r.outcome.symptom) for r in results] == [(first.id, "abort"), (second.id, "abort")]
+        assert dying.restarts == 2
+    finally:
+        dying.stop()

@@ -334,6 +334,8 @@ class Op:
     wide: tuple[str, ...] = FRONTENDS
     keras_autocast: bool = False
     unsupported: tuple[tuple[str, str], ...] = ()  # (frontend, dtype) an argument may not be there
+    _dtype_memo: dict[tuple[int, str], tuple[str, ...]] = field(default_factory=dict, init=False, repr=False,
+                                                                compare=False)
 
     @property
     def frontends(self) -> tuple[str, ...]:
@@ -348,8 +350,12 @@ class Op:
 
     def arg_dtypes(self, arg: Arg, frontend: str) -> tuple[str, ...]:
         """The dtypes `arg` accepts in `frontend`."""
-        dtypes = WIDE_FLOATS if arg.dtypes == FLOATS and frontend in self.wide else arg.dtypes
-        return tuple(d for d in dtypes if (frontend, d) not in self.unsupported)
+        key = (id(arg), frontend)  # the generator asks this for every tensor it considers
+        found = self._dtype_memo.get(key)
+        if found is None:
+            dtypes = WIDE_FLOATS if arg.dtypes == FLOATS and frontend in self.wide else arg.dtypes
+            found = self._dtype_memo[key] = tuple(d for d in dtypes if (frontend, d) not in self.unsupported)
+        return found
 
     def out_types(self, ctx: Ctx) -> tuple[TensorType, ...]:
         """The shape rule, with a Keras layer's float32 compute dtype applied."""
