@@ -292,6 +292,6 @@ def _html_table(table: Table) -> str:
 
 
 def _cell_class(text: str) -> str:
-    if str(text).startswith(("fails", "no")):
+    if str(text).startswith(("fails", "no:")) or str(text) == "no":
         return "fail"
     return "num" if re.fullmatch(r"[-\d.e+/ ()%a-z]{1,24}", str(text)) and str(text)[:1] in "-0123456789" else ""
