@@ -10,7 +10,16 @@ import numpy as np
 from fuzzconv.analyze import association, classify, cores, sequences
 from fuzzconv.analyze.data import CaseRecord
 from fuzzconv.analyze.operator_types import result_table, volcano
-from fuzzconv.analyze.sections import NOT_ENOUGH, NOT_SUPPORTED, SUPPORTED, Figure, Section, Table, fmt_p
+from fuzzconv.analyze.sections import (
+    ALPHA_CLASSIFIER,
+    NOT_ENOUGH,
+    NOT_SUPPORTED,
+    SUPPORTED,
+    Figure,
+    Section,
+    Table,
+    fmt_p,
+)
 
 QUESTION = ("Do operator pairs and n-grams predict failure beyond the operators they are made of, "
             "on cases the model has not seen?")
@@ -65,22 +74,31 @@ def _cores_table(folders: list[Path]) -> tuple[Table, Counter[str]]:
                  [core.row() for core in found], note, limit=60), kinds
 
 
-def _sentence(results: list[classify.Comparison], skipped: list[str], beyond: list[association.Association],
-              onnx_beyond: list[association.Association], measure: sequences.UnseenShare) -> tuple[str, str]:
-    known = 100 * measure.holders_of_known_ops / max(1, measure.failing)
-    unseen = (f"the study's measure is {100 * measure.share:.1f} % here ({known:.1f} % counting only sequences of "
-              f"operators that also pass) against {100 * float(np.median(measure.permuted_by_size or [np.nan])):.1f} % "
-              "with labels shuffled within graph size")
+def _context(beyond: list[association.Association], onnx_beyond: list[association.Association],
+             measure: sequences.UnseenShare, kinds: Counter[str]) -> str:
+    """The evidence besides the classifiers, as the tail of the verdict sentence."""
     n_beyond = sum(t.significant and t.odds_ratio > 1 for t in beyond)
+    known = 100 * measure.holders_of_known_ops / max(1, measure.failing)
+    shuffled = 100 * float(np.median(measure.permuted_by_size or [np.nan]))
+    text = (f"{n_beyond} source sequences fail more than their operators alone; the study's measure is "
+            f"{100 * measure.share:.1f} % here ({known:.1f} % counting only sequences of operators that also pass) "
+            f"against {shuffled:.1f} % with labels shuffled within graph size")
     onnx_hits = [t for t in onnx_beyond if t.significant and t.odds_ratio > 1]
     if onnx_hits:
         top = onnx_hits[0]
-        unseen += (f"; {len(onnx_hits)} ONNX operator pairs of converted graphs fail more than their operators alone "
-                   f"(e.g. {top.feature} in {top.converter}: {100 * top.rate_with:.1f} % against "
-                   f"{100 * top.rate_without:.1f} %)")
+        text += (f"; {len(onnx_hits)} ONNX operator pairs of converted graphs fail more than their operators alone "
+                 f"(e.g. {top.feature} in {top.converter}: {100 * top.rate_with:.1f} % against "
+                 f"{100 * top.rate_without:.1f} %)")
+    minimized = sum(n for kind, n in kinds.items() if kind != "not minimized")
+    if minimized:
+        text += f"; {kinds['single operator']} of {minimized} minimized bucket cores are a single operator"
+    return text
+
+
+def _sentence(results: list[classify.Comparison], skipped: list[str], context: str) -> tuple[str, str]:
     if not results:
         return NOT_ENOUGH, (f"Not enough data: no converter has {classify.MIN_PER_CLASS} failing and "
-                            f"{classify.MIN_PER_CLASS} passing cases ({'; '.join(skipped)}); {unseen}.")
+                            f"{classify.MIN_PER_CLASS} passing cases ({'; '.join(skipped)}); {context}.")
     wins = [r for r in results if r.sequences_win]
     if wins:
         best = max(wins, key=lambda r: r.gain)
@@ -88,7 +106,7 @@ def _sentence(results: list[classify.Comparison], skipped: list[str], beyond: li
                            f"co-occurrence in {len(wins)} of {len(results)} converters "
                            f"(best {best.converter}: {best.auc_types:.3f} -> {best.auc_sequences:.3f}, gain "
                            f"{best.gain:+.3f}, CI [{best.interval_gain[0]:+.3f}, {best.interval_gain[1]:+.3f}]); "
-                           f"{n_beyond} source sequences fail more than their operators alone; {unseen}.")
+                           f"{context}.")
     gains = ", ".join(f"{r.converter} {r.gain:+.3f}" for r in results)
     negligible = [r for r in results if r.significant]
     if negligible:
@@ -96,9 +114,19 @@ def _sentence(results: list[classify.Comparison], skipped: list[str], beyond: li
                   + ", ".join(f"{r.converter} (CI [{r.interval_gain[0]:+.3f}, {r.interval_gain[1]:+.3f}])"
                               for r in negligible))
     return NOT_SUPPORTED, (f"Not supported: operator pairs do not raise held-out AUC over operator types and their "
-                           f"co-occurrence in any of "
-                           f"{len(results)} converters by {classify.MIN_GAIN} or more (gains {gains}); {n_beyond} "
-                           f"source sequences fail more than their operators alone; {unseen}.")
+                           f"co-occurrence by {classify.MIN_GAIN} or more in any of {len(results)} converters "
+                           f"(gains {gains}); {context}.")
+
+
+def _classifier_table(results: list[classify.Comparison], skipped: list[str], resamples: int) -> Table:
+    level = 100 * (results[0].level if results else 1 - ALPHA_CLASSIFIER)
+    return Table("Classifiers on held-out cases", classify.COLUMNS, [r.row() for r in results],
+                 f"Cross-fitted: each of {classify.FOLDS} folds of a converter's cases is scored by a model fitted on "
+                 f"the others, AUC is the mean over folds; intervals at {level:.2f} % (Bonferroni over converters) "
+                 f"from {resamples} paired bootstrap resamples. Both models see graph size, opset, operator types and "
+                 "which operators occur together; only the second sees directed pairs. Pairs win when the gain's "
+                 f"interval lies above 0, the pair model's above 0.5 and the gain is at least {classify.MIN_GAIN}."
+                 + (" Left out: " + "; ".join(skipped) + "." if skipped else ""))
 
 
 def section(cases: list[CaseRecord], tests: dict[str, list[association.Association]], folders: list[Path],
@@ -110,21 +138,14 @@ def section(cases: list[CaseRecord], tests: dict[str, list[association.Associati
     unseen_table, unseen_figure = _unseen_table(measure)
     cores_table, kinds = _cores_table(folders)
     tables = [
-        Table("Classifiers on held-out cases", classify.COLUMNS, [r.row() for r in results],
-              f"Cross-fitted: each of {classify.FOLDS} folds of a converter's cases is scored by a model fitted on the others, "
-              f"AUC is the mean over folds; intervals at {100 * (results[0].level if results else 0.95):.2f} % "
-              f"(Bonferroni over converters) from {resamples} paired bootstrap resamples. Both models see graph size, "
-              "opset, operator types and which operators occur together; only the second sees directed pairs. "
-              f"Pairs win when the gain's interval lies above 0, the pair model's above 0.5 and the gain is at least "
-              f"{classify.MIN_GAIN}."
-              + (" Left out: " + "; ".join(skipped) + "." if skipped else "")),
+        _classifier_table(results, skipped, resamples),
         result_table("Sequences beyond their operators (source graph)", beyond, "sequences"),
         result_table("ONNX operator pairs beyond their operators (converted graph)", onnx_beyond, "sequences"),
         result_table("Sequences, marginal (source graph: pairs and 3-grams)", marginal, "sequences"),
         unseen_table, cores_table]
     figures = [_classifier_figure(results), volcano("sequences-beyond", "Sequences beyond their operators", beyond),
                unseen_figure]
-    verdict, sentence = _sentence(results, skipped, beyond, onnx_beyond, measure)
+    verdict, sentence = _sentence(results, skipped, _context(beyond, onnx_beyond, measure, kinds))
     failing = sum(c.failed for c in cases)
     basis = (f"{len(cases)} valid cases ({failing} failing) over {len({c.converter for c in cases})} converters; "
              f"{len(marginal)} marginal and {len(beyond)} conditional sequence tests; classifiers on "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fuzzconv.analyze.data import Campaign
 from fuzzconv.analyze.sections import DESCRIPTIVE, NOT_ENOUGH, Figure, Section, Table
 
-BINS = 40
+BINS = 24
 MIN_BIN_S = 30.0
 
 
