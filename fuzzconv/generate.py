@@ -195,7 +195,8 @@ GUIDE_BIAS = 0.5  # how often a guided choice is taken from what coverage still 
 EDGE_DATA = 0.2  # how often inputs carry edge values (signed zeros, extremes, infinities)
 KNOWN_ISSUE_SHARE = 0.1  # how often an operator with a known issue for the converter may be drawn
 FLOAT32_SHARE = 0.7  # how often a fresh float input is float32 where float64/float16 are allowed too
-DYNAMIC_BATCH = 0.15  # how often the batch axis is exported as dynamic and checked at a second size
+DYNAMIC_SHAPES = 0.15  # how often inputs are exported with dynamic axes and checked at a second shape
+DYNAMIC_SPATIAL = 0.4  # of those, how often a spatial axis is dynamic too, not only the batch
 
 
 @dataclass(frozen=True)
@@ -346,8 +347,9 @@ def generate_case(seed: int, converter: str, max_nodes: int = 8, opset: int | No
     chooser = RandomChooser(seed)
     graph = generate_graph(chooser, CONVERTER_FRONTEND[converter], max_nodes, guide, converter)
     data_mode = "edge" if chooser.boolean(EDGE_DATA) else "random"
-    if chooser.boolean(DYNAMIC_BATCH) and not options:
-        options = (("dynamic", True),)
+    if chooser.boolean(DYNAMIC_SHAPES) and not options:
+        spatial = graph.frontend == "torch" and chooser.boolean(DYNAMIC_SPATIAL)
+        options = (("dynamic", "spatial" if spatial else True),)
     target = Target(converter, opset or DEFAULT_OPSET[converter], options)
     return Case(graph, target, data_seed=seed % (2**31), data_mode=data_mode)
 

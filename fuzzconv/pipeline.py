@@ -159,13 +159,13 @@ def run_case(case: Case, on_stage: StageCallback = lambda stage: None) -> Outcom
 
 def _try_second_shape(run: _Run) -> None:
     """For a dynamic case, run the source at a second batch size; export dynamically only if it can."""
-    from fuzzconv.converters import batch_inputs
+    from fuzzconv.converters import dynamic_axes
     from fuzzconv.frontends.materialize import run_eager, second_inputs
 
-    flags = batch_inputs(run.case)
-    if not any(flags):
+    axes = dynamic_axes(run.case)
+    if not any(axes):
         return
-    inputs = second_inputs(run.case, flags)
+    inputs = second_inputs(run.case, axes)
     try:
         with run.stage("source-second-shape"):
             run.second = (inputs, run_eager(run.case.graph.frontend, run.built.model, inputs))
@@ -319,23 +319,24 @@ def _execute(run: _Run, sessions: dict[str, Any], model_bytes: bytes) -> Outcome
 
 
 def _check_second_shape(run: _Run, session: Any) -> Outcome | None:
-    """A dynamic export must also be right at another batch size; None when it is (or cannot tell)."""
+    """A dynamic export must also be right at another shape; None when it is (or cannot tell)."""
     from fuzzconv.execute import run_ort
 
     if not run.dynamic or run.second is None:
         return None
     inputs, expected = run.second
-    how = "the dynamic-batch export is right at the traced batch size, not at another"
+    what = "dynamic spatial" if run.case.target.option.get("dynamic") == "spatial" else "dynamic batch"
+    how = f"the {what} export is right at the traced shape, not at another"
     try:
         with run.stage("runtime-second-shape"):
             actual = run_ort(session, run.input_names, inputs)
     except Exception as exc:
         info = crash_info(exc)
-        return run.outcome("finding", "conversion", "wrong-model", f"dynamic batch: {info.exc_type}", info.message, how)
+        return run.outcome("finding", "conversion", "wrong-model", f"{what}: {info.exc_type}", info.message, how)
     diffs = compare_all(run.output_names, actual, expected, _tolerances(run.case, expected))
     if all_ok(diffs):
         return None
-    detail = f"dynamic batch: {wrong_model_detail(run.case, diffs)}"
+    detail = f"{what}: {wrong_model_detail(run.case, diffs)}"
     return run.outcome("finding", "conversion", "wrong-model", detail, _diff_message(diffs), how, diffs)
 
 

@@ -9,38 +9,46 @@ optimizations off and on, compare), prints what it saw and exits 1 while the bug
 from __future__ import annotations
 
 from fuzzconv.case import Case, Outcome
-from fuzzconv.converters import batch_inputs
+from fuzzconv.converters import dynamic_axes
 from fuzzconv.frontends.source import model_source
 
-CONVERT_TORCH_DYNAMO = '''
+DYN_AXES = '''
+def dyn_axes(d):
+    """An input's dynamic axes: DYNAMIC_BATCH holds lists of axes (True: the batch axis)."""
+    return [0] if d is True else list(d or [])
+
+'''
+
+CONVERT_TORCH_DYNAMO = DYN_AXES + '''
 def convert(model, inputs):
     args = tuple(torch.from_numpy(x) for x in inputs)
-    dynamic = tuple({0: torch.export.Dim.AUTO} if d else {} for d in DYNAMIC_BATCH) if any(DYNAMIC_BATCH) else None
+    dynamic = tuple({a: torch.export.Dim.AUTO for a in dyn_axes(d)} for d in DYNAMIC_BATCH)
+    dynamic = dynamic if any(dynamic) else None
     program = torch.onnx.export(model, args, dynamo=True, optimize=OPTIMIZE, opset_version=OPSET,
                                 input_names=INPUT_NAMES, output_names=OUTPUT_NAMES, dynamic_shapes=dynamic,
                                 verify=False)
     return program.model_proto.SerializeToString(), ""
 '''
 
-CONVERT_TORCH_SCRIPT = '''
+CONVERT_TORCH_SCRIPT = DYN_AXES + '''
 def convert(model, inputs):
     args = tuple(torch.from_numpy(x) for x in inputs)
     buffer = io.BytesIO()
-    dynamic = {n: {0: "batch"} for n, d in zip(INPUT_NAMES, DYNAMIC_BATCH) if d}
+    dynamic = {n: {a: f"d{a}" for a in dyn_axes(d)} for n, d in zip(INPUT_NAMES, DYNAMIC_BATCH) if dyn_axes(d)}
     torch.onnx.export(model, args, buffer, dynamo=False, opset_version=OPSET, input_names=INPUT_NAMES,
                       output_names=OUTPUT_NAMES, do_constant_folding=OPTIMIZE, dynamic_axes=dynamic or None)
     return buffer.getvalue(), ""
 '''
 
-CONVERT_TF2ONNX = '''
+CONVERT_TF2ONNX = DYN_AXES + '''
 def convert(model, inputs):
     """tf2onnx logs unsupported ops instead of raising, so its log is returned too."""
     log = io.StringIO()
     handler = logging.StreamHandler(log)
     logging.getLogger("tf2onnx").addHandler(handler)
     try:
-        signature = [tf.TensorSpec((None, *x.shape[1:]) if d else x.shape, tf.as_dtype(x.dtype), name=n)
-                     for x, n, d in zip(inputs, INPUT_NAMES, DYNAMIC_BATCH)]
+        signature = [tf.TensorSpec([None if a in dyn_axes(d) else s for a, s in enumerate(x.shape)],
+                                   tf.as_dtype(x.dtype), name=n) for x, n, d in zip(inputs, INPUT_NAMES, DYNAMIC_BATCH)]
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET,
                                               optimizers=None if OPTIMIZE else {})
     finally:
@@ -48,7 +56,7 @@ def convert(model, inputs):
     return proto.SerializeToString(), log.getvalue()
 '''
 
-CONVERT_KERAS_EXPORT = '''
+CONVERT_KERAS_EXPORT = DYN_AXES + '''
 def convert(model, inputs):
     """Keras's own exporter (it runs tf2onnx inside); its tf2onnx log is returned too."""
     log = io.StringIO()
@@ -58,8 +66,9 @@ def convert(model, inputs):
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.onnx")
         try:
-            signature = [[tf.TensorSpec((None, *x.shape[1:]) if d else x.shape, tf.as_dtype(x.dtype), name=n)
-                          for x, n, d in zip(inputs, INPUT_NAMES, DYNAMIC_BATCH)]] if any(DYNAMIC_BATCH) else None
+            signature = [[tf.TensorSpec([None if a in dyn_axes(d) else s for a, s in enumerate(x.shape)],
+                                        tf.as_dtype(x.dtype), name=n) for x, n, d in zip(inputs, INPUT_NAMES, DYNAMIC_BATCH)]]
+            signature = signature if any(dyn_axes(d) for d in DYNAMIC_BATCH) else None
             model.export(path, format="onnx", opset_version=OPSET, verbose=False, input_signature=signature)
         finally:
             logging.getLogger("tf2onnx").removeHandler(handler)
@@ -144,18 +153,18 @@ def main():
                 print("  " + problem)
             return 1
         print(f"{label}: all outputs agree")
-    if any(DYNAMIC_BATCH):  # exported with a dynamic batch axis: it must hold at another batch size too
+    if any(dyn_axes(d) for d in DYNAMIC_BATCH):  # exported with dynamic axes: it must hold at another shape too
         rng = np.random.default_rng([SEED, 2])
-        second = [draw_array(rng, ((s[0] + 1,) + s[1:]) if d else s, t, m, DATA_MODE)
+        second = [draw_array(rng, tuple(n + 1 if a in dyn_axes(d) else n for a, n in enumerate(s)), t, m, DATA_MODE)
                   for (_, s, t, m), d in zip(INPUTS, DYNAMIC_BATCH)]
         try:
             problems = compare(run_source(model, second), run_onnx(model_bytes, second, False))
         except Exception as exc:
             problems = [f"{type(exc).__name__}: {exc}"]
         if problems:
-            print("BUG: wrong model at a second batch size:\\n  " + "\\n  ".join(problems))
+            print("BUG: wrong model at a second input shape:\\n  " + "\\n  ".join(problems))
             return 1
-        print("second batch size: all outputs agree")
+        print("second input shape: all outputs agree")
     print("FIXED: every step passes")
     return 0
 
@@ -204,8 +213,8 @@ def repro_script(case: Case, outcome: Outcome, tolerance: float) -> str:
         f"TOLERANCE = {tolerance!r}",
         f"INPUT_NAMES = {[i.name for i in case.graph.inputs]!r}",
         f"OUTPUT_NAMES = {list(case.graph.outputs)!r}",
-        f"DYNAMIC_BATCH = {list(batch_inputs(case) or [False] * len(case.graph.inputs))!r}"
-        "  # inputs whose batch axis is exported as dynamic",
+        f"DYNAMIC_BATCH = {[list(a) for a in dynamic_axes(case)] or [[]] * len(case.graph.inputs)!r}"
+        "  # per input, the axes exported as dynamic (the batch axis, and for a spatial case one more)",
         "",
     ]
     run_source = RUN_TORCH if case.graph.frontend == "torch" else RUN_KERAS

@@ -53,19 +53,36 @@ class ExportRequest:
     opset: int
     optimize: bool = True
     only_optimizers: tuple[str, ...] | None = None  # tf2onnx paths: run just these optimizers
-    dynamic_batch: tuple[bool, ...] = ()  # per input: export its first axis as dynamic
+    dynamic_axes: tuple[tuple[int, ...], ...] = ()  # per input: the axes exported as dynamic
 
-    def is_dynamic(self, index: int) -> bool:
-        return bool(self.dynamic_batch) and self.dynamic_batch[index]
+    def axes(self, index: int) -> tuple[int, ...]:
+        return self.dynamic_axes[index] if self.dynamic_axes else ()
+
+    @property
+    def dynamic(self) -> bool:
+        return any(self.dynamic_axes)
 
 
-def batch_inputs(case: Case) -> tuple[bool, ...]:
-    """Inputs that carry the batch (their first axis has the first input's size); none when static."""
-    if not case.target.option.get("dynamic", False):
-        return ()
+def dynamic_axes(case: Case) -> tuple[tuple[int, ...], ...]:
+    """Per graph input, the axes a dynamic case exports as dynamic; () for a static case.
+
+    Option `dynamic` True: the batch axis of the inputs that carry the batch (their first axis
+    has the first input's size). `dynamic` "spatial" (PyTorch models): also the last axis (W in
+    NCHW) of the inputs of the first input's rank that share its size there. Keras models are
+    built on `keras.Input` shapes with fixed spatial sizes, so for them it means the batch only."""
+    mode = case.target.option.get("dynamic", False)
     graph_inputs = case.graph.inputs
-    batch = graph_inputs[0].type.shape[0] if graph_inputs and graph_inputs[0].type.rank else None
-    return tuple(i.type.rank > 0 and i.type.shape[0] == batch for i in graph_inputs)
+    if not mode or not graph_inputs:
+        return ()
+    first = graph_inputs[0].type
+    batch = first.shape[0] if first.rank else None
+    axes = [[0] if i.type.rank > 0 and i.type.shape[0] == batch else [] for i in graph_inputs]
+    if mode == "spatial" and first.rank >= 3 and case.graph.frontend == "torch":
+        axis = first.rank - 1
+        for found, graph_input in zip(axes, graph_inputs):
+            if graph_input.type.rank == first.rank and graph_input.type.shape[axis] == first.shape[axis]:
+                found.append(axis)
+    return tuple(tuple(a) for a in axes)
 
 
 def convert(case: Case, model: Any, inputs: list[np.ndarray], optimize: bool = True,
@@ -74,12 +91,12 @@ def convert(case: Case, model: Any, inputs: list[np.ndarray], optimize: bool = T
 
     `only_optimizers` (tf2onnx paths) runs just the named tf2onnx optimizers, to narrow an
     optimization bug down to one of them. A case with the option `dynamic` exports the batch
-    axis of its batch-carrying inputs as dynamic, unless `dynamic=False` (the source model
-    itself cannot change its batch size).
+    axis of its batch-carrying inputs (and with "spatial" one spatial axis) as dynamic, unless
+    `dynamic=False` (the source model itself cannot run at another shape).
     """
     request = ExportRequest(
         tuple(i.name for i in case.graph.inputs), tuple(case.graph.outputs), case.target.opset, optimize,
-        only_optimizers, batch_inputs(case) if dynamic else (),
+        only_optimizers, dynamic_axes(case) if dynamic else (),
     )
     with captured_logs() as log:
         if case.target.converter == "torch-dynamo":

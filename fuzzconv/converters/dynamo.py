@@ -16,9 +16,8 @@ def onnx_from_dynamo(model: Any, inputs: list[np.ndarray], request: ExportReques
 
     args = tuple(torch.from_numpy(np.array(x)) for x in inputs)
     dynamic_shapes = None
-    if request.dynamic_batch:
-        batch = torch.export.Dim.AUTO
-        dynamic_shapes = tuple({0: batch} if request.is_dynamic(i) else {} for i in range(len(inputs)))
+    if request.dynamic:
+        dynamic_shapes = tuple({axis: torch.export.Dim.AUTO for axis in request.axes(i)} for i in range(len(inputs)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(

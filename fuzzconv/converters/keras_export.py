@@ -37,7 +37,7 @@ def onnx_from_keras_export(model: Any, inputs: list[np.ndarray], request: Export
     optimizers = tf2onnx_optimizers(request.optimize, request.only_optimizers)
     # Without a signature Keras derives one from the model's inputs (fixed batch); a dynamic
     # case passes one with the batch axis left open, in Keras's multi-input form.
-    kwargs = {"input_signature": [signature(inputs, request)]} if request.dynamic_batch else {}
+    kwargs = {"input_signature": [signature(inputs, request)]} if request.dynamic else {}
     with tempfile.TemporaryDirectory(prefix="fuzzconv-export-") as folder:
         path = os.path.join(folder, "model.onnx")
         if optimizers is None:

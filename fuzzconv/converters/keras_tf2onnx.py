@@ -26,11 +26,12 @@ def tf2onnx_optimizer_names() -> tuple[str, ...]:
 
 
 def signature(inputs: list[np.ndarray], request: ExportRequest) -> list[Any]:
-    """One TensorSpec per input, named as the graph input, batch axis None where dynamic."""
+    """One TensorSpec per input, named as the graph input, its dynamic axes None."""
     import tensorflow as tf
 
     return [
-        tf.TensorSpec((None, *x.shape[1:]) if request.is_dynamic(i) else x.shape, tf.as_dtype(x.dtype), name=name)
+        tf.TensorSpec(tuple(None if axis in request.axes(i) else size for axis, size in enumerate(x.shape)),
+                      tf.as_dtype(x.dtype), name=name)
         for i, (x, name) in enumerate(zip(inputs, request.input_names))
     ]
 

@@ -16,7 +16,8 @@ def onnx_from_torchscript(model: Any, inputs: list[np.ndarray], request: ExportR
     import torch
 
     args = tuple(torch.from_numpy(np.array(x)) for x in inputs)
-    dynamic_axes = {name: {0: "batch"} for i, name in enumerate(request.input_names) if request.is_dynamic(i)}
+    dynamic_axes = {name: {axis: f"d{axis}" for axis in request.axes(i)}
+                    for i, name in enumerate(request.input_names) if request.axes(i)}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -99,17 +99,15 @@ def _run_keras(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(o) for o in outputs]
 
 
-def second_inputs(case: Case, batch_flags: tuple[bool, ...]) -> list[np.ndarray]:
-    """Inputs at a second shape (batch axis one longer where flagged), to try a dynamic export."""
+def second_inputs(case: Case, axes: tuple[tuple[int, ...], ...]) -> list[np.ndarray]:
+    """Inputs at a second shape (each dynamic axis one longer), to try a dynamic export."""
     from fuzzconv.frontends.datagen import draw_array
     from fuzzconv.frontends.source import input_domains
 
     domains = input_domains(case.graph)
     rng = np.random.default_rng([case.data_seed, 2])
     arrays = []
-    for graph_input, flagged in zip(case.graph.inputs, batch_flags):
-        shape = graph_input.type.shape
-        if flagged:
-            shape = (shape[0] + 1, *shape[1:])
+    for graph_input, dynamic in zip(case.graph.inputs, axes):
+        shape = tuple(size + 1 if axis in dynamic else size for axis, size in enumerate(graph_input.type.shape))
         arrays.append(draw_array(rng, shape, graph_input.type.dtype, domains[graph_input.name], case.data_mode))
     return arrays
