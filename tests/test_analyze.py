@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from fuzzconv.analyze import study
-from fuzzconv.analyze.analysis import Settings, analyze
+from fuzzconv.analyze.analysis import Analysis, Settings, analyze
 from fuzzconv.analyze.association import structural_tests
 from fuzzconv.analyze.data import FAMILIES, CaseRecord, all_cases, load_campaigns, required_tolerance
-from fuzzconv.analyze.sections import NOT_ENOUGH, SUPPORTED
+from fuzzconv.analyze.opsets import schema_changes
+from fuzzconv.analyze.sections import NOT_ENOUGH, NOT_SUPPORTED, SUPPORTED
 from fuzzconv.analyze.sequences import unseen_share
 from fuzzconv.campaign_db import CampaignDB
 from fuzzconv.case import Case, Graph, GraphInput, Node, Outcome, Target, TensorType
@@ -59,7 +60,7 @@ def outcome_for(case: Case, failed: bool) -> Outcome:
 
 
 def write_campaign(folder: Path, seed: int, cases: int, planted: bool, base_rate: float = BASE_RATE,
-                   converter: str = "torch-script") -> Path:
+                   converter: str = "torch-script", per_schema_change: float = 0.0) -> Path:
     """A campaign folder whose database holds `cases` synthetic cases (plus two invalid ones)."""
     rng = random.Random(seed)
     with CampaignDB.open(folder / "campaign.sqlite") as db, db.transaction():
@@ -68,6 +69,7 @@ def write_campaign(folder: Path, seed: int, cases: int, planted: bool, base_rate
             graph = random_graph(rng)
             case = Case(graph, Target(converter, opset=13 + index % 6), data_seed=index)
             rate = PLANTED_RATE if planted and has_planted_pair(graph) else base_rate
+            rate += per_schema_change * schema_changes().get(case.target.opset, 0)
             outcome = outcome_for(case, rng.random() < rate)
             if index >= cases:
                 outcome = Outcome(case.id, "invalid", "source", "crash", "torch: source: crash: invalid")
@@ -80,6 +82,11 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_campaign(tmp_path_factory.mktemp("planted"), seed=2000, cases=3000, planted=True)
 
 
+@pytest.fixture(scope="module")
+def planted_analysis(planted: Path) -> Analysis:
+    return analyze([planted], FAST)
+
+
 def test_invalid_cases_are_kept_out_of_the_denominators(planted: Path) -> None:
     (campaign,) = load_campaigns([planted])
     assert campaign.excluded == {"invalid": 2}
@@ -87,8 +94,8 @@ def test_invalid_cases_are_kept_out_of_the_denominators(planted: Path) -> None:
     assert all(case.status in ("pass", "finding") for case in campaign.cases)
 
 
-def test_planted_sequence_is_found_and_its_operators_are_not_blamed(planted: Path) -> None:
-    analysis = analyze([planted], FAST)
+def test_planted_sequence_is_found_and_its_operators_are_not_blamed(planted_analysis: Analysis) -> None:
+    analysis = planted_analysis
     sequences = analysis.section("sequences")
     assert sequences.verdict == SUPPORTED, sequences.sentence
     assert f"beyond: torch-script: {'>'.join(PLANTED)}" in sequences.findings
@@ -111,12 +118,23 @@ def test_no_effect_gives_no_discovery_in_95_percent_of_trials(tmp_path: Path) ->
     assert len(with_discovery) <= 1, {seed: found[seed] for seed in with_discovery}
 
 
-def test_unseen_sequence_measure_has_a_shuffled_baseline(planted: Path) -> None:
-    analysis = analyze([planted], Settings(seed=1, permutations=30, resamples=100))
-    figure = next(f for f in analysis.section("sequences").figures if f.id == "sequences-unseen")
-    assert len(figure.data["series"]["shuffled within converter"]) == 30
+def test_unseen_sequence_measure_has_a_shuffled_baseline(planted_analysis: Analysis) -> None:
+    figure = next(f for f in planted_analysis.section("sequences").figures if f.id == "sequences-unseen")
+    assert len(figure.data["series"]["shuffled within converter"]) == FAST.permutations
     observed = figure.data["markers"]["observed"]
     assert 0 < observed <= 100
+
+
+def test_opsets_with_more_schema_changes_failing_more_are_found(tmp_path: Path) -> None:
+    folder = write_campaign(tmp_path / "opsets", seed=5, cases=1800, planted=False, per_schema_change=0.003)
+    opsets = analyze([folder], FAST).section("opsets")
+    assert opsets.verdict == SUPPORTED, opsets.sentence
+
+
+def test_opsets_without_an_effect_are_not_blamed(planted_analysis: Analysis) -> None:
+    opsets = planted_analysis.section("opsets")
+    assert opsets.verdict == NOT_SUPPORTED, opsets.sentence
+    assert "over 6 opsets (3000 cases)" in opsets.sentence
 
 
 def test_too_little_data_says_so(tmp_path: Path) -> None:
