@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import random
+import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -180,6 +181,8 @@ def test_cli_writes_the_report(planted: Path, tmp_path: Path, capsys: pytest.Cap
     (lambda d: d.mkdir(), "no campaign database"),
     (lambda d: (d.mkdir(), (d / "campaign.sqlite").write_bytes(b"not sqlite" * 200)), "not a SQLite database"),
     (lambda d: CampaignDB.open(d / "campaign.sqlite").close(), "no campaign run"),
+    (lambda d: (d.mkdir(), sqlite3.connect(d / "campaign.sqlite").execute("CREATE TABLE t (x)").connection.commit()),
+     "not a fuzzconv campaign database"),
 ])
 def test_cli_refuses_bad_input_with_one_line(make, message, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "campaign"
