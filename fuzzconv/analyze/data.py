@@ -69,7 +69,8 @@ def parse_time(text: str) -> datetime:
 
 
 def load_campaigns(folders: Iterable[Path]) -> list[Campaign]:
-    campaigns = [load_campaign(Path(folder)) for folder in folders]
+    unique = dict.fromkeys(Path(folder).resolve() for folder in folders)  # a folder named twice counts once
+    campaigns = [load_campaign(folder) for folder in unique]
     names = [c.name for c in campaigns]
     for campaign in campaigns:
         if names.count(campaign.name) > 1:  # two folders of the same name: tell them apart by path
