@@ -15,7 +15,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-KINDS = ("op", "edge", "ngram3", "ngram4", "onnx-edge", "onnx-ngram3")
+KINDS = ("op", "edge", "ngram3", "ngram4", "onnx-edge", "onnx-ngram3", "onnx-ngram4")
 
 
 def campaign(out: Path, minutes: float, converter: str, guided: bool) -> subprocess.Popen[bytes]:

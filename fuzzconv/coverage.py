@@ -4,7 +4,7 @@ Kinds (the prefix of each key):
 - `op`, `edge`, `ngram3`, `ngram4`: operators, producer>consumer pairs, and operator n-grams
   along input-to-output paths of the source graph, per frontend;
 - `attr`: an operator's attribute value, binned; `dtype-rank`: an operator's first argument;
-- `onnx`, `onnx-edge`, `onnx-ngram3`: the same for the converted ONNX graph, per converter
+- `onnx`, `onnx-edge`, `onnx-ngram3`, `onnx-ngram4`: the same for the converted ONNX graph, per converter
   (computed in the worker from the model, carried in `Outcome.onnx_keys`).
 The universes of `op` and `edge` come from the registry.
 """
@@ -18,7 +18,7 @@ from fuzzconv.case import AttrValue, Case, Graph, Node, Outcome
 from fuzzconv.graphcheck import typed_producers
 
 NGRAM_LENGTHS = (3, 4)
-KINDS = ("op", "edge", "ngram3", "ngram4", "attr", "dtype-rank", "onnx", "onnx-edge", "onnx-ngram3")
+KINDS = ("op", "edge", "ngram3", "ngram4", "attr", "dtype-rank", "onnx", "onnx-edge", "onnx-ngram3", "onnx-ngram4")
 
 
 def coverage_keys(case: Case, outcome: Outcome | None) -> set[str]:
@@ -81,14 +81,15 @@ def attr_bin(value: AttrValue) -> str:
 
 
 def onnx_graph_keys(model_bytes: bytes) -> tuple[str, ...]:
-    """Edge and 3-gram keys of a converted ONNX graph (kind:ops, the converter added later)."""
+    """Edge, 3-gram and 4-gram keys of a converted ONNX graph (kind:ops, the converter added later)."""
     import onnx
 
     model = onnx.load_from_string(model_bytes)
     made_by = {out: node.op_type for node in model.graph.node for out in node.output}
     edges = [(made_by[name], node.op_type) for node in model.graph.node for name in node.input if name in made_by]
     keys = {f"onnx-edge:{a}>{b}" for a, b in edges}
-    keys.update(f"onnx-ngram3:{'>'.join(path)}" for path in ngrams(edges, 3))
+    for length in NGRAM_LENGTHS:
+        keys.update(f"onnx-ngram{length}:{'>'.join(path)}" for path in ngrams(edges, length))
     return tuple(sorted(keys))
 
 
