@@ -16,6 +16,7 @@ def cmd_recheck(args: argparse.Namespace) -> int:
     from fuzzconv.recheck_report import RecheckReport, json_report, markdown_report, text_report
     from fuzzconv.recheck_worker import environment_versions
     from fuzzconv.remote_worker import RemoteWorkerError, interpreter_versions
+    from fuzzconv.store import atomic_write
 
     if args.json and args.markdown:
         raise UsageError("choose one of --json and --markdown")
@@ -38,6 +39,8 @@ def cmd_recheck(args: argparse.Namespace) -> int:
     else:
         shutil.rmtree(config.log_dir, ignore_errors=True)
     report = RecheckReport(args.folders or ["."], python, environment_versions(), rechecked, checked)
+    if args.save_json:
+        atomic_write(Path(args.save_json), json_report(report))
     render = json_report if args.json else markdown_report if args.markdown else text_report
     print(render(report), end="")
     return report.exit_code
@@ -77,6 +80,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     recheck.add_argument("--no-corpus", action="store_true", help="recheck buckets only, not corpus cases")
     recheck.add_argument("--json", action="store_true", help="print the result as JSON")
     recheck.add_argument("--markdown", action="store_true", help="print the result as markdown (for a CI summary)")
+    recheck.add_argument("--save-json", default=None, metavar="FILE",
+                         help="also write the JSON result to FILE (e.g. a CI artifact)")
     recheck.set_defaults(func=cmd_recheck)
 
     curate = sub.add_parser(

@@ -115,8 +115,10 @@ def test_an_environment_without_the_framework_makes_errors_not_a_crash(tmp_path,
     script = tmp_path / "fake_worker.py"
     Path(python).write_text(f'#!/bin/sh\ncase "$*" in *serve*) echo "No module named torch" >&2; exit 1;; esac\n'
                             f'exec "{sys.executable}" "{script}" "$@"\n')
-    code, report = _recheck_json(capsys, "--python", python, "--no-repro", "--no-corpus", str(DATA))
-    assert code == 1
+    code = main(["recheck", "--python", python, "--no-repro", "--no-corpus", "--save-json", str(tmp_path / "r.json"),
+                 str(DATA)])
+    assert code == 1 and "error (could not replay)" in capsys.readouterr().out
+    report = json.loads((tmp_path / "r.json").read_text())
     assert [(i["verdict"], "No module named torch" in i["error"]) for i in report["items"]] == [("error", True)]
 
 
