@@ -33,6 +33,7 @@ class Core:
 
 
 COLUMNS = ["bucket", "hits", "core", "nodes", "minimized operators / pairs"]
+KIND_ORDER = ("sequence", "unconnected operators", "single operator", "not minimized")  # sequences first
 
 
 def _read_json(path: Path) -> Any:
@@ -63,4 +64,4 @@ def load_cores(folder: Path) -> list[Core]:
         before = len(original.get("graph", {}).get("nodes", [])) if isinstance(original, dict) else 0
         title = bucket.read_text(encoding="utf-8").strip()
         cores.append(Core(title, str(stats.get("converter", "")), int(stats.get("hits", 0) or 0), before, ops, pairs))
-    return sorted(cores, key=lambda c: (-c.hits, c.title))
+    return sorted(cores, key=lambda c: (KIND_ORDER.index(c.kind), -c.hits, c.title))

@@ -68,7 +68,7 @@ def _classifier_figure(results: list[classify.Comparison]) -> Figure:
 def _cores_table(folders: list[Path]) -> tuple[Table, Counter[str]]:
     found = [core for folder in folders for core in cores.load_cores(folder)]
     kinds = Counter(core.kind for core in found)
-    note = ("What each bucket's minimized case keeps (same title): " +
+    note = ("What each bucket's minimized case keeps (same title), sequences first: " +
             ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) + "." if found else "No bucket folders found.")
     return Table("Minimized bucket cores: the sequences that actually cause each bug", cores.COLUMNS,
                  [core.row() for core in found], note, limit=60), kinds

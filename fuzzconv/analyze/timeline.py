@@ -9,9 +9,10 @@ BINS = 24
 MIN_BIN_S = 30.0
 
 
-def _steps(times: list[float]) -> list[list[float]]:
-    """A cumulative count as (minute, count) points."""
-    return [[0.0, 0]] + [[round(t / 60, 3), i + 1] for i, t in enumerate(sorted(times))]
+def _steps(times: list[float], end_s: float) -> list[list[float]]:
+    """A cumulative count as (minute, count) points, held level to the campaign's end."""
+    points = [[0.0, 0]] + [[round(t / 60, 3), i + 1] for i, t in enumerate(sorted(times))]
+    return points + [[round(max(end_s, points[-1][0] * 60) / 60, 3), len(times)]]
 
 
 def _thin(points: list[list[float]], most: int = 400) -> list[list[float]]:
@@ -28,8 +29,8 @@ def bucket_times(campaign: Campaign) -> list[float]:
 
 
 def throughput(campaign: Campaign, label: str) -> dict[str, list[list[float]]]:
-    width = max(MIN_BIN_S, campaign.duration_s / BINS)
-    bins = int(campaign.duration_s // width) + 1
+    bins = max(1, min(BINS, int(campaign.duration_s // MIN_BIN_S)))
+    width = max(campaign.duration_s, 1.0) / bins  # equal bins, no part-empty one at the end
     lines = {}
     for converter in sorted({c.converter for c in campaign.cases}):
         counts = [0] * bins
@@ -43,8 +44,8 @@ def throughput(campaign: Campaign, label: str) -> dict[str, list[list[float]]]:
 def section(campaigns: list[Campaign]) -> Section:
     many = len(campaigns) > 1
     label = {c.name: (f"{c.name}: " if many else "") for c in campaigns}
-    buckets = {c.name: _thin(_steps(bucket_times(c))) for c in campaigns}
-    coverage = {c.name: _thin(_steps(c.coverage_first_seen_s)) for c in campaigns}
+    buckets = {c.name: _thin(_steps(bucket_times(c), c.duration_s)) for c in campaigns}
+    coverage = {c.name: _thin(_steps(c.coverage_first_seen_s, c.duration_s)) for c in campaigns}
     speed = {k: v for c in campaigns for k, v in throughput(c, label[c.name]).items()}
     figures = [Figure("timeline-buckets", "Buckets (distinct failure titles) found over time", "lines",
                       {"series": buckets, "step": True}, xlabel="minutes since start", ylabel="buckets"),
