@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -153,9 +154,18 @@ def _finite(data: Any) -> Any:
     return data
 
 
+def _readable(path: Path) -> None:
+    """atomic_write leaves a private temporary file's mode; a report is for sharing, as the umask allows."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)
+
+
 def write(analysis: Analysis, out: Path) -> dict[str, Path]:
     paths = {"html": out / "report.html", "markdown": out / "summary.md", "json": out / "figures.json"}
     atomic_write(paths["json"], json.dumps(_finite(analysis.to_json()), indent=1, allow_nan=False) + "\n")
     atomic_write(paths["markdown"], to_markdown(analysis))
     atomic_write(paths["html"], to_html(analysis))
+    for path in paths.values():
+        _readable(path)
     return paths
