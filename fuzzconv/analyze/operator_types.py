@@ -25,7 +25,7 @@ SHOWN = 40
 def result_table(title: str, tests: list[Association], what: str) -> Table:
     significant = [t for t in tests if t.significant]
     note = (f"{len(significant)} of {len(tests)} tested {what} are significant at a false discovery rate of {FDR_TEXT} "
-            f"(Benjamini-Hochberg over all tests of sections 2 and 3). A {what[:-1]} is tested within a converter when at "
+            f"(Benjamini-Hochberg over all tests of sections 2 and 3). {'An' if what[0] in 'aeiou' else 'A'} {what[:-1]} is tested within a converter when at "
             f"least {association.MIN_SUPPORT} cases hold it and {association.MIN_SUPPORT} do not.")
     rows = [t.row() for t in (significant or tests[:10])]
     if not significant and tests:
