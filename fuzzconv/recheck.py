@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -280,6 +281,18 @@ def repro_agrees(checked: Checked) -> bool:
     if not checked.repro or checked.repro.startswith("error"):
         return not checked.repro
     return (checked.repro == "passes") == (checked.after_status == "pass")
+
+
+# onnxruntime's Python exception classes, one per status code; older releases raised RuntimeException for most.
+ORT_STATUS_NAMES = ("Fail", "InvalidArgument", "RuntimeException", "InvalidGraph", "NotImplemented", "NoSuchFile",
+                    "NoModel", "EngineError", "InvalidProtobuf", "ModelLoaded", "EPFail")
+_ORT_STATUS = re.compile(r"\b(" + "|".join(ORT_STATUS_NAMES) + r"|[A-Z]+(?:_[A-Z]+)+|FAIL)\b")
+
+
+def only_runtime_status_differs(before_title: str, after_title: str) -> bool:
+    """Whether two titles differ only in the onnxruntime status (exception class) they name: the same bug,
+    reported under another exception class by another onnxruntime release."""
+    return before_title != after_title and _ORT_STATUS.sub("S", before_title) == _ORT_STATUS.sub("S", after_title)
 
 
 def worse(checked: list[Checked]) -> list[Checked]:

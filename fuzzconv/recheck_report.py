@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from fuzzconv.recheck import VERDICTS, WORSE, Checked, repro_agrees, worse
+from fuzzconv.recheck import VERDICTS, WORSE, Checked, only_runtime_status_differs, repro_agrees, worse
 from fuzzconv.recheck_worker import VERSIONED_PACKAGES
 
 VERDICT_LABEL = {
@@ -94,6 +94,8 @@ def after_text(one: Checked) -> str:
         return f"error: {lines[-1] if lines else 'no outcome'}"
     if one.after_status == "pass":
         return "pass"
+    if only_runtime_status_differs(one.item.before_title, one.after_title):
+        return f"{one.after_title} (only the onnxruntime status differs)"
     return one.after_title or one.after_status
 
 

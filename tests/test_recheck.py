@@ -21,7 +21,7 @@ from fuzzconv.candidate_env import CandidateEnvError, requirement_name
 from fuzzconv.case import Case
 from fuzzconv.cli import main
 from fuzzconv.curate import curate, readme_text
-from fuzzconv.recheck import Checked, Item, collect_all, run_repro, verdict_of
+from fuzzconv.recheck import Checked, Item, collect_all, only_runtime_status_differs, run_repro, verdict_of
 from fuzzconv.recheck_report import RecheckReport, markdown_report, text_report
 from fuzzconv.remote_worker import RemoteWorker
 
@@ -44,6 +44,21 @@ OLD_ORT = "onnxruntime==1.20.1"
 ])
 def test_verdicts(before, after, verdict):
     assert verdict_of(*before, *after) == verdict
+
+
+@pytest.mark.parametrize("before, after, same", [
+    ("torch/script: runtime-kernel: crash: Fail in GatherElements",
+     "torch/script: runtime-kernel: crash: RuntimeException in GatherElements", True),
+    ("keras/tf2onnx: runtime-optimization: crash: Fail: [ONNXRuntimeError] : N : FAIL : Exception during initializa",
+     "keras/tf2onnx: runtime-optimization: crash: RuntimeException: [ONNXRuntimeError] : N : RUNTIME_EXCEPTION : "
+     "Exception during initializa", True),
+    ("torch/script: runtime-optimization: crash: Fail in Sub", "torch/script: runtime-kernel: crash: RuntimeException in Sub",
+     False),
+    ("torch/script: runtime-kernel: crash: Fail in Sub", "torch/script: runtime-kernel: crash: Fail in Add", False),
+    ("torch/script: runtime-kernel: crash: Fail in Sub", "torch/script: runtime-kernel: crash: Fail in Sub", False),
+])
+def test_titles_that_differ_only_in_the_onnxruntime_status(before, after, same):
+    assert only_runtime_status_differs(before, after) is same
 
 
 def test_collect_reads_buckets_and_corpus(tmp_path):
