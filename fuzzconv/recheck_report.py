@@ -95,7 +95,7 @@ def after_text(one: Checked) -> str:
     if one.after_status == "pass":
         return "pass"
     if only_runtime_status_differs(one.item.before_title, one.after_title):
-        return f"{one.after_title} (only the onnxruntime status differs)"
+        return f"(only the onnxruntime status differs) {one.after_title}"
     return one.after_title or one.after_status
 
 
