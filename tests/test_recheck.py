@@ -49,7 +49,8 @@ def test_verdicts(before, after, verdict):
 @pytest.mark.parametrize("before, after, same", [
     ("torch/script: runtime-kernel: crash: Fail in GatherElements",
      "torch/script: runtime-kernel: crash: RuntimeException in GatherElements", True),
-    ("keras/tf2onnx: runtime-optimization: crash: Fail: [ONNXRuntimeError] : N : FAIL : Exception during initializa",
+    ("keras/tf2onnx: runtime-optimization: crash: Fail: [ONNXRuntimeError] : N : FAIL : Exception during "
+     "initialization: PATH:N",
      "keras/tf2onnx: runtime-optimization: crash: RuntimeException: [ONNXRuntimeError] : N : RUNTIME_EXCEPTION : "
      "Exception during initializa", True),
     ("torch/script: runtime-optimization: crash: Fail in Sub", "torch/script: runtime-kernel: crash: RuntimeException in Sub",
