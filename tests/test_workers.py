@@ -69,7 +69,9 @@ def test_fuzz_runs_its_workers_under_another_environment(tmp_path):
     assert code == 0
     with sqlite3.connect(out / "campaign.sqlite") as db:
         versions = {row[0] for row in db.execute("SELECT versions FROM cases")}
-    assert versions and all(json.loads(v)["onnxruntime"] == "1.20.1" for v in versions)
+    # a case that failed before onnxruntime was imported in its worker records no onnxruntime version
+    seen = {json.loads(v).get("onnxruntime") for v in versions} - {None}
+    assert seen == {"1.20.1"}
 
 
 def _results(worker, count, limit_s=120):
