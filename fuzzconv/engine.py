@@ -230,8 +230,8 @@ class Campaign:
         waits for the parent between cases, and prepare one per frontend for the next idle worker."""
         for worker in self.workers:
             if getattr(worker, "can_prefetch", False) and not self.replay_queue[worker.frontend]:
-                prepared = self.prepared.pop(worker.frontend, None)
-                worker.prefetch(prepared or self._next_case(worker.frontend))  # type: ignore[attr-defined]
+                case = self.prepared.pop(worker.frontend, None) or self._next_case(worker.frontend)
+                worker.prefetch(case)  # type: ignore[attr-defined]
         for frontend in {w.frontend for w in self.workers}:
             if frontend not in self.prepared:
                 self.prepared[frontend] = self._next_case(frontend)  # ready before it is asked for
@@ -253,8 +253,7 @@ class Campaign:
             case, title = queue.pop(0)
             self.jobs[id(worker)] = ("replay", title)
         else:
-            prepared = self.prepared.pop(worker.frontend) if worker.frontend in self.prepared else None
-            case = prepared or self._next_case(worker.frontend)
+            case = self.prepared.pop(worker.frontend, None) or self._next_case(worker.frontend)
             self.jobs[id(worker)] = ("case", "")
         worker.submit(case)
 

@@ -123,10 +123,6 @@ class _Builder:
         pending.append(graph_input)
         return _Tensor(graph_input.name, tensor_type, arg.domain)
 
-    def fits_first(self, op: Op, tensor: _Tensor) -> bool:
-        return bool(op.args) and op.args[0].like is None and self._fits(
-            tensor, op.args[0], op.arg_dtypes(op.args[0], self.frontend), None)
-
     @staticmethod
     def _fits(tensor: _Tensor, arg: Arg, dtypes: tuple[str, ...], wanted: TensorType | None) -> bool:
         if not domain_satisfied(tensor.domain, arg.domain):
@@ -242,10 +238,15 @@ def _chain_tail(builder: _Builder, tensor: _Tensor) -> tuple[str, ...]:
     return tuple(tail)
 
 
+def _new_ngrams(fitting: Iterable[Op], tail: tuple[str, ...], guide: Guide) -> list[Op]:
+    """The operators that extend a path ending in the two operators `tail` into an uncovered 3-gram."""
+    return [op for op in fitting if (*tail, op.name) not in guide.seen_ngrams]
+
+
 def _unseen_first(fitting: list[Op], tail: tuple[str, ...], guide: Guide) -> list[Op]:
     """The fitting operators that extend the path into a 3-gram, else a pair, not yet covered."""
     if len(tail) == 2:
-        fresh = [op for op in fitting if (*tail, op.name) not in guide.seen_ngrams]
+        fresh = _new_ngrams(fitting, tail, guide)
         if fresh:
             return fresh
     if tail:
@@ -323,8 +324,10 @@ def _extend_while_new(builder: _Builder, max_nodes: int, guide: Guide, converter
     while builder.nodes and len(builder.nodes) < max_nodes and misses < 5:
         newest = builder.tensors[-1]
         tail = _chain_tail(builder, newest)
-        fresh = [op for op in _fitting(quiet, builder.frontend, newest.type, newest.domain) if (*tail, op.name) not in guide.seen_ngrams]
-        if len(tail) < 2 or not fresh:
+        if len(tail) < 2:
+            return
+        fresh = _new_ngrams(_fitting(quiet, builder.frontend, newest.type, newest.domain), tail, guide)
+        if not fresh:
             return
         if not builder.try_add(builder.chooser.choice(fresh), first=newest):
             misses += 1

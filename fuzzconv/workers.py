@@ -174,6 +174,11 @@ def foreign_sys_path(python: str) -> list[str]:
     return _FOREIGN_PATHS[python]
 
 
+def _job_message(case: Case, job: dict[str, Any]) -> str:
+    """What goes down the pipe to a worker: the job and its case, as JSON."""
+    return json.dumps({**job, "case": case.to_json()})
+
+
 def rss_bytes(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -262,7 +267,7 @@ class WorkerHandle:
         assert self.conn is not None and self.can_prefetch
         job = {"kind": "run"}
         self.queued = (case, job, self.case_timeout_s)
-        self.conn.send(json.dumps({**job, "case": case.to_json()}))
+        self.conn.send(_job_message(case, job))
 
     def submit_minimize(self, case: Case, title: str, max_calls: int, budget_s: float) -> None:
         """Minimize one bucket's case against its title; the time limit is the budget plus slack."""
@@ -279,7 +284,7 @@ class WorkerHandle:
             self.step_buffer.value = self.step_seen = b"queued"
         self.limit_s = limit_s
         self.started_at = time.monotonic()
-        self.conn.send(json.dumps({**job, "case": case.to_json()}))
+        self.conn.send(_job_message(case, job))
 
     def deadline(self) -> float:
         return self.started_at + self.limit_s
