@@ -253,7 +253,8 @@ class Campaign:
             case, title = queue.pop(0)
             self.jobs[id(worker)] = ("replay", title)
         else:
-            case = self.prepared.pop(worker.frontend, None) or self._next_case(worker.frontend)
+            prepared = self.prepared.pop(worker.frontend, None)
+            case = prepared or self._next_case(worker.frontend)
             self.jobs[id(worker)] = ("case", "")
         worker.submit(case)
 
