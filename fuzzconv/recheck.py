@@ -33,6 +33,7 @@ from typing import Any
 
 from fuzzconv.case import Case, CaseError
 from fuzzconv.remote_worker import RemoteWorker, RemoteWorkerError, exit_reason, worker_env
+from fuzzconv.store import read_json_object
 
 VERDICTS = ("fixed", "still-failing", "changed", "new-failure", "still-passing", "error")
 WORSE = frozenset({"changed", "new-failure", "error"})
@@ -92,11 +93,7 @@ def verdict_of(before_status: str, before_title: str, after_status: str, after_t
 # --- collecting what is stored ------------------------------------------------------------------
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_object(path) or {}
 
 
 def bucket_item(folder: Path) -> Item | None:

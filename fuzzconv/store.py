@@ -47,6 +47,15 @@ def atomic_write(path: Path, text: str, durable: bool = True) -> None:
         raise
 
 
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """A JSON object from a file, or None when the file is missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def bucket_slug(title: str) -> str:
     words = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower()[:72].rstrip("-")
     return f"{words}-{hashlib.sha1(title.encode()).hexdigest()[:8]}"
@@ -89,7 +98,7 @@ class Store:
 
     def record_finding(self, case: Case, outcome: Outcome) -> Recorded:
         folder = self.bucket_folder(outcome.title)
-        stats = self._read_json(folder / "stats.json")
+        stats = read_json_object(folder / "stats.json")
         new = stats is None
         if new:
             atomic_write(folder / "title.txt", outcome.title + "\n")
@@ -121,7 +130,7 @@ class Store:
     def record_replay(self, title: str, reproduced: bool) -> dict[str, Any]:
         """Count one replay of a bucket's first case; reliability is k of n runs, the first included."""
         folder = self.bucket_folder(title)
-        stats = self._read_json(folder / "stats.json") or {"title": title, "hits": 1}
+        stats = read_json_object(folder / "stats.json") or {"title": title, "hits": 1}
         runs = int(stats.get("runs", 1)) + 1
         reproduced_runs = int(stats.get("reproduced", 1)) + int(reproduced)
         stats.update(runs=runs, reproduced=reproduced_runs, reliability=f"{reproduced_runs}/{runs}",
@@ -166,16 +175,8 @@ class Store:
     def buckets(self) -> list[dict[str, Any]]:
         found = []
         for folder in sorted(self.crashes.iterdir()) if self.crashes.exists() else []:
-            stats = self._read_json(folder / "stats.json")
+            stats = read_json_object(folder / "stats.json")
             if stats is not None:
                 stats["folder"] = str(folder)
                 found.append(stats)
         return found
-
-    @staticmethod
-    def _read_json(path: Path) -> dict[str, Any] | None:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None

@@ -3,10 +3,11 @@ bucket's first case down while keeping its title. They are what actually causes 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from fuzzconv.store import read_json_object
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,6 @@ COLUMNS = ["bucket", "hits", "core", "nodes", "minimized operators / pairs"]
 KIND_ORDER = ("sequence", "unconnected operators", "single operator", "not minimized")  # sequences first
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # a bucket file that does not decode is skipped, never fatal
-
-
 def _graph_ops(case: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     nodes = case.get("graph", {}).get("nodes", []) if isinstance(case, dict) else []
     op_of = {n.get("name"): n.get("op", "?") for n in nodes}
@@ -57,9 +51,10 @@ def _graph_ops(case: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def load_cores(folder: Path) -> list[Core]:
     cores = []
     for bucket in sorted((folder / "crashes").glob("*/title.txt")):
-        stats = _read_json(bucket.parent / "stats.json") or {}
-        original = _read_json(bucket.parent / "case.json")
-        minimized = _read_json(bucket.parent / "minimized.json")
+        # a bucket file that does not decode is skipped, never fatal
+        stats = read_json_object(bucket.parent / "stats.json") or {}
+        original = read_json_object(bucket.parent / "case.json")
+        minimized = read_json_object(bucket.parent / "minimized.json")
         ops, pairs = _graph_ops(minimized) if minimized else ((), ())
         before = len(original.get("graph", {}).get("nodes", [])) if isinstance(original, dict) else 0
         title = bucket.read_text(encoding="utf-8").strip()

@@ -17,7 +17,7 @@ from typing import Any
 from fuzzconv.case import Outcome, content_id
 from fuzzconv.report import CONVERTER_CALL, TRACKERS, expected_vs_actual, tracker
 from fuzzconv.repro import CONVERT, IMPORTS, MAIN, RUN_KERAS
-from fuzzconv.store import LOG_RING, atomic_write, bucket_slug, now_iso
+from fuzzconv.store import LOG_RING, atomic_write, bucket_slug, now_iso, read_json_object
 
 RUN_TORCH_USER = '''
 def run_source(model, inputs):
@@ -80,7 +80,7 @@ def outcome_of(report: dict[str, Any], result: dict[str, Any]) -> Outcome:
 def write_bucket(out: Path, report: dict[str, Any], result: dict[str, Any], inputs: Path) -> Path:
     outcome = outcome_of(report, result)
     folder = out / "crashes" / bucket_slug(outcome.title)
-    stats = _read_json(folder / "stats.json") or {"title": outcome.title, "hits": 0, "first_seen": now_iso(),
+    stats = read_json_object(folder / "stats.json") or {"title": outcome.title, "hits": 0, "first_seen": now_iso(),
                                                    "case_ids": []}
     if not stats["hits"]:
         atomic_write(folder / "title.txt", outcome.title + "\n")
@@ -102,14 +102,6 @@ def write_bucket(out: Path, report: dict[str, Any], result: dict[str, Any], inpu
     atomic_write(folder / "stats.json", json.dumps(stats, indent=1, sort_keys=True) + "\n")
     atomic_write(folder / "report.md", report_markdown(model, outcome, result, repro, folder))
     return folder
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _log_text(outcome: Outcome) -> str:
