@@ -246,25 +246,31 @@ def validation_detail(info: CrashInfo) -> str:
 
 
 def _load_failure(run: _Run, exc: Exception, level: str) -> Outcome:
+    return run.outcome(*load_failure(exc, level))
+
+
+def load_failure(exc: Exception, level: str) -> tuple[str, str, str, str, str, str]:
+    """onnxruntime refused a model at optimization `level`: (status, stage, symptom, detail,
+    message, how it was decided). Version skew and missing kernels are not converter bugs."""
     info = crash_info(exc)
     message = info.innermost_message
     if re.search(r"IR version|ir_version", message, re.I):
-        return run.outcome("environment", "environment", "invalid-model", "runtime does not support IR version",
-                           message, "onnxruntime refused the model's IR version")
+        return ("environment", "environment", "invalid-model", "runtime does not support IR version",
+                message, "onnxruntime refused the model's IR version")
     if re.search(r"opset.*(not supported|under development|is till opset)", message, re.I):
-        return run.outcome("environment", "environment", "invalid-model", "runtime does not support opset",
-                           message, "onnxruntime refused the model's opset")
+        return ("environment", "environment", "invalid-model", "runtime does not support opset",
+                message, "onnxruntime refused the model's opset")
     missing = re.search(r"Could not find an implementation for (\w+)", message)
     if missing:
-        return run.outcome("environment", "runtime-load", "invalid-model", f"missing-kernel {missing.group(1)}",
-                           message, "onnxruntime has no kernel for this op and type")
+        return ("environment", "runtime-load", "invalid-model", f"missing-kernel {missing.group(1)}",
+                message, "onnxruntime has no kernel for this op and type")
     unknown = re.search(r"No Op registered for (\w+)", message)
     if unknown and not _is_onnx_op(unknown.group(1)):
-        return run.outcome("finding", "conversion", "invalid-model", f"non-ONNX op {unknown.group(1)} emitted",
-                           message, "the model holds an op that is not in the ONNX standard")
+        return ("finding", "conversion", "invalid-model", f"non-ONNX op {unknown.group(1)} emitted",
+                message, "the model holds an op that is not in the ONNX standard")
     stage = "runtime-load" if level == "off" else "runtime-optimization"
-    return run.outcome("finding", stage, "crash" if level == "on" else "invalid-model", crash_detail(info),
-                       message, f"onnxruntime failed to load the model with optimizations {level}")
+    return ("finding", stage, "crash" if level == "on" else "invalid-model", crash_detail(info),
+            message, f"onnxruntime failed to load the model with optimizations {level}")
 
 
 def _is_onnx_op(op_type: str) -> bool:

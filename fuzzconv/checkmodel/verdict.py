@@ -108,23 +108,11 @@ def _validate_and_load(converter: str, converted: Converted, step: StepFn) -> Ve
     return loaded
 
 
-class _VerdictRecorder:
-    """Stands in for the pipeline's run record so that its load-failure rules give a Verdict."""
-
-    def __init__(self, converter: str, log: str) -> None:
-        self.converter, self.log = converter, log
-
-    def outcome(self, status: str, stage: str = "", symptom: str = "", detail: str = "", message: str = "",
-                decided_by: str = "", diffs: tuple[Any, ...] = ()) -> Verdict:
-        return failed(self.converter, status, stage, symptom, detail, message, decided_by, self.log)
-
-
 def load_failure(converter: str, exc: Exception, level: str, log: str) -> Verdict:
     """onnxruntime refused the model: the campaign's rules (version skew, missing kernel, ...)."""
-    from fuzzconv.pipeline import _load_failure
+    from fuzzconv import pipeline
 
-    verdict: Verdict = _load_failure(_VerdictRecorder(converter, log), exc, level)  # type: ignore[arg-type,assignment]
-    return verdict
+    return failed(converter, *pipeline.load_failure(exc, level), log)
 
 
 def run_failure(converter: str, exc: Exception, level: str) -> Verdict:
