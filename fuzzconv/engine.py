@@ -99,6 +99,10 @@ class Handle(Protocol):
 
     def start(self) -> None: ...
 
+    def spawn(self) -> None: ...
+
+    def wait_ready(self) -> None: ...
+
     def submit(self, case: Case) -> None: ...
 
     def submit_minimize(self, case: Case, title: str, max_calls: int, budget_s: float) -> None: ...
@@ -181,7 +185,9 @@ class Campaign:
     def run(self) -> Stats:
         self._resume()
         for worker in self.workers:
-            worker.start()
+            worker.spawn()  # all start their imports at once
+        for worker in self.workers:
+            worker.wait_ready()
         self.stats.started = time.monotonic()  # the budget is fuzzing time, worker start-up excluded
         deadline = time.monotonic() + self.config.budget_s
         last_progress = time.monotonic()
@@ -301,7 +307,7 @@ class Campaign:
     def _minimizer(self, frontend: str) -> Handle:
         if frontend not in self.minimizers:
             self.minimizers[frontend] = self.make_handle(frontend, "minimizer")
-            self.minimizers[frontend].start()
+            self.minimizers[frontend].spawn()  # its first job is sent once it is ready
         return self.minimizers[frontend]
 
     def _dispatch(self, job: tuple[str, str], result: Result) -> None:

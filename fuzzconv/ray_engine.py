@@ -96,9 +96,16 @@ class RayWorkerHandle:
     def busy(self) -> bool:
         return self.case is not None
 
-    def start(self) -> None:
+    def spawn(self) -> None:
+        """Create the actor; calls made before it is up wait in its queue."""
         self.actor = self.engine.actor_class.options(num_cpus=self.num_cpus).remote(self.frontend)
+
+    def wait_ready(self) -> None:
         self.ray.get(self.actor.ready.remote(), timeout=READY_TIMEOUT_S)
+
+    def start(self) -> None:
+        self.spawn()
+        self.wait_ready()
 
     def submit(self, case: Case) -> None:
         self._send(case, {"kind": "run"}, self.case_timeout_s)

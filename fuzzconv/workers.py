@@ -199,6 +199,64 @@ class Result:
     reduced: dict[str, Any] | None = None  # what a minimize job produced
 
 
+class _Process:
+    """One worker process. It is spawned at once and ready once it has imported its framework;
+    nothing waits for that unless asked to (`wait_ready`), so a restart never stalls the campaign."""
+
+    def __init__(self, frontend: str, log_path: Path | None, target: Callable[..., None], python: str | None) -> None:
+        context = multiprocessing.get_context("spawn")
+        parent_conn, child_conn = context.Pipe()
+        self.frontend, self.log_path = frontend, log_path
+        self.step_buffer = context.Array("c", STEP_BYTES, lock=False)
+        args: tuple[Any, ...] = (child_conn, frontend, str(log_path) if log_path else None, self.step_buffer)
+        if python:
+            context.set_executable(python)
+            args += (foreign_sys_path(python),)
+        self.process = context.Process(target=target, args=args, daemon=True, name=f"fuzzconv-{frontend}")
+        self.process.start()
+        child_conn.close()
+        self.conn: Connection = parent_conn
+        self.spawned_at = time.monotonic()
+        self.ready = False
+
+    def check_ready(self) -> bool:
+        """Whether the process has said it is ready; never blocks. Raises RuntimeError when it died
+        importing its framework or did not get ready within READY_TIMEOUT_S."""
+        if self.ready:
+            return True
+        try:
+            if self.conn.poll():
+                self.conn.recv()
+                self.ready = True
+                return True
+        except (EOFError, OSError):
+            self.kill()
+            raise RuntimeError(
+                f"the {self.frontend} worker died while importing its framework; see {self.log_path}") from None
+        if time.monotonic() - self.spawned_at > READY_TIMEOUT_S:
+            self.kill()
+            raise RuntimeError(f"the {self.frontend} worker did not start within {READY_TIMEOUT_S:.0f}s")
+        return False
+
+    def wait_ready(self) -> None:
+        while not self.check_ready():
+            self.conn.poll(max(0.0, min(1.0, self.spawned_at + READY_TIMEOUT_S - time.monotonic())) + 0.01)
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=10)
+
+
+# A replacement process is started this far ahead of a count-based recycle (a fraction of
+# recycle_after, at least one case) or of the memory limit, so that it has imported its
+# framework by the time it takes over.
+SPARE_LEAD = 0.1
+
+
 @dataclass
 class WorkerHandle:
     frontend: str
@@ -206,8 +264,8 @@ class WorkerHandle:
     case_timeout_s: float = 60.0
     recycle_after: int = 300
     memory_limit_bytes: int = 6 * 2**30
-    process: Any = None
-    conn: Connection | None = None
+    proc: _Process | None = None
+    spare: _Process | None = None  # the next process, started before a recycle is due
     case: Case | None = None
     stage: str = ""
     started_at: float = 0.0
@@ -218,36 +276,41 @@ class WorkerHandle:
     recycles: int = 0
     limit_s: float = 60.0
     target: Callable[..., None] = worker_main
-    step_buffer: Any = None
     step_seen: bytes = b""
     python: str | None = None  # another environment's interpreter (`fuzz --python`)
     # The next case, already sent down the pipe so that the worker starts it the moment the
     # current one is done, without waiting for the parent: (case, job, time limit).
     queued: tuple[Case, dict[str, Any], float] | None = None
+    # The current case's job while its process is still starting: sent once it is ready.
+    unsent: dict[str, Any] | None = None
+    rss_seen: int = 0  # at the last case's end
+
+    @property
+    def process(self) -> Any:
+        return self.proc.process if self.proc is not None else None
+
+    @property
+    def conn(self) -> Connection | None:
+        return self.proc.conn if self.proc is not None else None
+
+    def spawn(self) -> None:
+        """Start the worker process without waiting for it: a case submitted meanwhile is sent
+        once it is ready."""
+        self.proc = self._new_process()
+        self.cases_done = 0
+
+    def _new_process(self) -> _Process:
+        return _Process(self.frontend, self.log_path, self.target, self.python)
+
+    def wait_ready(self) -> None:
+        """Block until the process has imported its framework (RuntimeError if it cannot)."""
+        assert self.proc is not None
+        self.proc.wait_ready()
+        self._send_unsent()
 
     def start(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        parent_conn, child_conn = context.Pipe()
-        log = str(self.log_path) if self.log_path else None
-        self.step_buffer = context.Array("c", STEP_BYTES, lock=False)
-        args: tuple[Any, ...] = (child_conn, self.frontend, log, self.step_buffer)
-        if self.python:
-            context.set_executable(self.python)
-            args += (foreign_sys_path(self.python),)
-        self.process = context.Process(target=self.target, args=args, daemon=True, name=f"fuzzconv-{self.frontend}")
-        self.process.start()
-        child_conn.close()
-        self.conn = parent_conn
-        if not parent_conn.poll(READY_TIMEOUT_S):
-            self.stop()
-            raise RuntimeError(f"the {self.frontend} worker did not start within {READY_TIMEOUT_S:.0f}s")
-        try:
-            parent_conn.recv()
-        except EOFError:
-            raise RuntimeError(
-                f"the {self.frontend} worker died while importing its framework; see {self.log_path}"
-            ) from None
-        self.cases_done = 0
+        self.spawn()
+        self.wait_ready()
 
     @property
     def busy(self) -> bool:
@@ -259,8 +322,9 @@ class WorkerHandle:
 
     @property
     def can_prefetch(self) -> bool:
-        """Whether `prefetch` may send a case now: busy, nothing queued, not about to be recycled."""
-        return self.busy and self.queued is None and self.cases_done + 1 < self.recycle_after
+        """Whether `prefetch` may send a case now: running one, nothing queued, not about to be recycled."""
+        return (self.busy and self.unsent is None and self.queued is None
+                and self.cases_done + 1 < self.recycle_after)
 
     def prefetch(self, case: Case) -> None:
         """Send the case to run after the current one; it becomes `case` when that one is collected."""
@@ -275,18 +339,29 @@ class WorkerHandle:
         self._send(case, job, budget_s + 2 * self.case_timeout_s + 60)
 
     def _send(self, case: Case, job: dict[str, Any], limit_s: float) -> None:
-        assert self.conn is not None and self.case is None
-        if self.process is None or not self.process.is_alive():
+        assert self.case is None
+        if self.proc is None or not self.proc.alive():
             self.restart()
         self.case = case
         self.stage = "queued"
-        if self.step_buffer is not None:
-            self.step_buffer.value = self.step_seen = b"queued"
         self.limit_s = limit_s
+        self.unsent = job
+        self._send_unsent()
+
+    def _send_unsent(self) -> None:
+        """Send the current case's job if its process is ready (RuntimeError if it cannot start)."""
+        assert self.proc is not None
+        if self.unsent is None or not self.proc.check_ready():
+            return
+        job, self.unsent = self.unsent, None
+        assert self.case is not None
+        self.proc.step_buffer.value = self.step_seen = b"queued"
         self.started_at = time.monotonic()
-        self.conn.send(_job_message(case, job))
+        self.proc.conn.send(_job_message(self.case, job))
 
     def deadline(self) -> float:
+        if self.unsent is not None and self.proc is not None:  # still waiting for a new process
+            return self.proc.spawned_at + READY_TIMEOUT_S
         return self.started_at + self.limit_s
 
     def waitable(self) -> Connection | None:
@@ -296,15 +371,29 @@ class WorkerHandle:
     def rss_bytes(self) -> int:
         return rss_bytes(self.process.pid) if self.process is not None and self.process.is_alive() else 0
 
+    def _due_for_recycle(self) -> bool:
+        self.rss_seen = self.rss_bytes()
+        return self.cases_done >= self.recycle_after or self.rss_seen > self.memory_limit_bytes
+
+    def _start_spare(self) -> None:
+        """Start the replacement process when a recycle is near, so the swap costs no start-up."""
+        near = (self.recycle_after - self.cases_done <= max(1, int(self.recycle_after * SPARE_LEAD))
+                or self.rss_seen > self.memory_limit_bytes * (1 - SPARE_LEAD))
+        if near and self.spare is None:
+            self.spare = self._new_process()
+
     def collect(self) -> Result | None:
         """Read what the worker sent; a Result once the case is finished (or the worker died)."""
-        assert self.conn is not None and self.case is not None
-        if self.step_buffer is not None and self.step_buffer.value != self.step_seen:
-            self.step_seen = self.step_buffer.value
+        assert self.proc is not None and self.case is not None
+        if self.unsent is not None:  # its process is still starting
+            self._send_unsent()
+            return None
+        if self.proc.step_buffer.value != self.step_seen:
+            self.step_seen = self.proc.step_buffer.value
             self.stage = self.step_seen.decode()
         try:
-            while self.conn.poll():
-                kind, payload = self.conn.recv()
+            while self.proc.conn.poll():
+                kind, payload = self.proc.conn.recv()
                 if kind == "stage":
                     self.stage = payload
                 elif kind == "done":
@@ -317,7 +406,7 @@ class WorkerHandle:
             return self._died()
         if time.monotonic() > self.deadline():
             return self._hung()
-        if not self.process.is_alive():
+        if not self.proc.alive():
             return self._died()
         return None
 
@@ -328,11 +417,12 @@ class WorkerHandle:
         result = Result(case, outcome, time.monotonic() - self.started_at, error, reduced)
         self.case = None
         self.cases_done += 1
-        if recycle and (self.cases_done >= self.recycle_after or rss_bytes(self.process.pid) > self.memory_limit_bytes):
+        if recycle and self._due_for_recycle():
             self.recycles += 1
             self.restart(count=False)  # sends the prefetched case again
         elif recycle:
             self._promote_queued(resend=False)
+            self._start_spare()
         return result
 
     def _promote_queued(self, resend: bool) -> None:
@@ -373,23 +463,27 @@ class WorkerHandle:
         return lost_outcome(self.case, self.stage, symptom, reason)
 
     def kill(self) -> None:
-        if self.process is not None and self.process.is_alive():
-            self.process.kill()
-            self.process.join(timeout=10)
+        if self.proc is not None:
+            self.proc.kill()
 
     def restart(self, count: bool = True) -> None:
+        """Replace the process, by the spare if one was started; never waits for the new one."""
         self.kill()
         self.restarts += int(count)
-        self.start()
+        self.proc, self.spare = self.spare or self._new_process(), None
+        self.cases_done = 0
+        self.rss_seen = 0
         if self.case is None:
             self._promote_queued(resend=True)
 
     def stop(self) -> None:
-        if self.conn is not None:
+        if self.proc is not None:
             try:
-                self.conn.send(None)
+                self.proc.conn.send(None)
             except (OSError, BrokenPipeError):
                 pass
-        if self.process is not None:
-            self.process.join(timeout=5)
+            self.proc.process.join(timeout=5)
         self.kill()
+        if self.spare is not None:
+            self.spare.kill()
+            self.spare = None

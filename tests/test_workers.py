@@ -111,3 +111,22 @@ def test_a_prefetched_case_runs_next_and_survives_its_worker_dying():
         assert dying.restarts == 2
     finally:
         dying.stop()
+
+
+def test_a_recycle_swaps_in_a_process_started_ahead_of_time():
+    """The replacement is started before the recycle is due, so the next case waits for no import."""
+    cases = [generate_case(seed, "torch-script") for seed in range(4)]
+    worker = WorkerHandle("torch", recycle_after=3)
+    worker.start()
+    try:
+        first_pid, spare_pids = worker.process.pid, []
+        for case in cases:
+            worker.submit(case)
+            assert len(_results(worker, 1)) == 1
+            spare_pids.append(worker.spare.process.pid if worker.spare else None)
+        assert spare_pids[:2] == [None, spare_pids[1]] and spare_pids[1] is not None
+        assert worker.recycles == 1 and worker.restarts == 0
+        assert worker.process.pid == spare_pids[1] != first_pid  # the spare became the worker
+        assert worker.proc.ready  # it had finished importing while the old process ran its last case
+    finally:
+        worker.stop()
