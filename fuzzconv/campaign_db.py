@@ -371,16 +371,18 @@ class CampaignDB:
 
     def add_coverage(self, keys: Iterable[str], case_id: str) -> set[str]:
         """Store the keys not seen before, first seen by `case_id`; return those new keys."""
-        new: set[str] = set()
+        wanted = sorted(set(keys))
         now = utc_now()
         with self.transaction():
-            for key in sorted(set(keys)):
-                cursor = self.conn.execute(
-                    "INSERT OR IGNORE INTO coverage (key, first_case_id, first_seen) VALUES (?, ?, ?)",
-                    (key, case_id, now))
-                if cursor.rowcount == 1:
-                    new.add(key)
-        return new
+            known: set[str] = set()
+            for start in range(0, len(wanted), 500):  # within SQLite's limit on bound parameters
+                chunk = wanted[start:start + 500]
+                known.update(row[0] for row in self.conn.execute(
+                    f"SELECT key FROM coverage WHERE key IN ({', '.join('?' * len(chunk))})", chunk))
+            new = [key for key in wanted if key not in known]
+            self.conn.executemany("INSERT INTO coverage (key, first_case_id, first_seen) VALUES (?, ?, ?)",
+                                  [(key, case_id, now) for key in new])
+        return set(new)
 
     # --- totals and summary ----------------------------------------------------------------
 

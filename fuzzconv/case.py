@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -165,8 +166,9 @@ class Case:
     data_seed: int
     data_mode: str = "random"
 
-    @property
+    @cached_property
     def id(self) -> str:
+        """The hash of the canonical JSON, computed once per (immutable) case."""
         return content_id(self.to_json())
 
     def with_target(self, target: Target) -> Case:

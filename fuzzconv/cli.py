@@ -398,9 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--engine", choices=("local", "ray"), default="local",
                       help="run workers as local processes (default) or as Ray actors")
     fuzz.add_argument("--ray-address", default=None, help="address of a Ray cluster (default: start a local one)")
-    fuzz.add_argument("--recycle-after", type=int, default=300, help="restart a worker after this many cases (default 300)")
-    fuzz.add_argument("--memory-limit", type=int, default=6144, metavar="MB",
-                      help="restart a worker whose memory grows past this (default 6144 MB)")
+    fuzz.add_argument("--recycle-after", type=int, default=5000,
+                      help="replace a worker process after this many cases (default 5000)")
+    fuzz.add_argument("--memory-limit", type=int, default=3072, metavar="MB",
+                      help="replace a worker process whose memory grows past this (default 3072 MB)")
     fuzz.add_argument("--replays", type=int, default=3, help="runs of a new bucket's case to measure reliability (default 3)")
     fuzz.add_argument("--python", default=None, metavar="PATH",
                       help="run the workers under another environment's interpreter, e.g. a candidate release")

@@ -12,6 +12,7 @@ The universes of `op` and `edge` come from the registry.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from fuzzconv import ops
 from fuzzconv.case import AttrValue, Case, Graph, Node, Outcome
@@ -80,11 +81,12 @@ def attr_bin(value: AttrValue) -> str:
     return "(" + ",".join(attr_bin(v) for v in value) + ")"
 
 
-def onnx_graph_keys(model_bytes: bytes) -> tuple[str, ...]:
-    """Edge, 3-gram and 4-gram keys of a converted ONNX graph (kind:ops, the converter added later)."""
-    import onnx
+def onnx_graph_keys(model_bytes: bytes | Any) -> tuple[str, ...]:
+    """Edge, 3-gram and 4-gram keys of a converted ONNX graph (kind:ops, the converter added later);
+    serialized bytes or a parsed onnx.ModelProto."""
+    from fuzzconv.execute import onnx_model
 
-    model = onnx.load_from_string(model_bytes)
+    model = onnx_model(model_bytes)
     made_by = {out: node.op_type for node in model.graph.node for out in node.output}
     edges = [(made_by[name], node.op_type) for node in model.graph.node for name in node.input if name in made_by]
     keys = {f"onnx-edge:{a}>{b}" for a, b in edges}

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from fuzzconv.case import CONVERTER_FRONTEND, Case, Outcome
 from fuzzconv.compare import verdicts
 from fuzzconv.coverage import coverage_keys
-from fuzzconv.generate import Guide, add_sequences, generate_case, guide_from, mutate_case
+from fuzzconv.fuzz_job import fuzz_job
 from fuzzconv.store import Store
 from fuzzconv.workers import Result, WorkerHandle
 
@@ -36,14 +36,14 @@ class CampaignConfig:
     seed: int
     max_nodes: int = 8
     case_timeout_s: float = 60.0
-    recycle_after: int = 300
+    recycle_after: int = 5000  # cases per worker process; the memory limit recycles sooner when needed
     progress_every_s: float = 10.0
     replays: int = 3  # runs of a new bucket's case, the first included, before it is reported
     minimize_budget_s: float = 60.0  # per new bucket, in a separate worker; 0 turns it off
     minimize_calls: int = 150
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     shares: dict[str, float] = field(default_factory=dict)  # converter -> weight, default 1
-    memory_limit_mb: int = 6144
+    memory_limit_mb: int = 3072
     python: str | None = None  # run workers under this interpreter (another environment)
     engine: str = "local"
     ray_address: str | None = None
@@ -74,14 +74,14 @@ class Stats:
     minimized: dict[str, tuple[int, int]] = field(default_factory=dict)  # title -> (nodes before, after)
     unminimized: list[str] = field(default_factory=list)
     stage_s: Counter[str] = field(default_factory=Counter)  # time inside each pipeline step
-    op_counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (frontend, op) -> cases using it
     mutated: int = 0
     carried_cases: int = 0  # cases of earlier runs of a resumed campaign
     interrupted: bool = False
+    ended: float | None = None  # when the loop stopped, before the workers are shut down
 
     @property
     def elapsed_s(self) -> float:
-        return time.monotonic() - self.started
+        return (self.ended or time.monotonic()) - self.started
 
     def achieved_shares(self) -> dict[str, float]:
         total = sum(self.busy_s.values()) or 1.0
@@ -92,7 +92,7 @@ class Handle(Protocol):
     """What the loop needs of a worker, local process or Ray actor."""
 
     frontend: str
-    case: Case | None
+    learned: list[str]  # the campaign's learned coverage keys of this frontend, shipped with fuzz jobs
 
     @property
     def busy(self) -> bool: ...
@@ -104,6 +104,8 @@ class Handle(Protocol):
     def wait_ready(self) -> None: ...
 
     def submit(self, case: Case) -> None: ...
+
+    def submit_fuzz(self, job: dict[str, Any]) -> None: ...
 
     def submit_minimize(self, case: Case, title: str, max_calls: int, budget_s: float) -> None: ...
 
@@ -120,7 +122,6 @@ HandleFactory = Callable[[str, str], Handle]  # (frontend, role) -> handle
 
 MUTATE_PERCENT = 10  # share of guided cases that mutate a corpus case instead of starting afresh
 MAX_PARENTS = 200
-GUIDE_REFRESH = 50
 
 
 def case_seed(campaign_seed: int, converter: str, index: int) -> int:
@@ -155,18 +156,18 @@ class Campaign:
         self.on_bucket = on_bucket or (lambda title, case: None)
         self.make_handle = handle_factory or self._local_handle
         self.counters: Counter[str] = Counter()
-        self.index_of: dict[str, int] = {}
         self.replay_queue: dict[str, list[tuple[Case, str]]] = defaultdict(list)
         self.minimize_queue: dict[str, list[tuple[Case, str]]] = defaultdict(list)
         self.jobs: dict[int, tuple[str, str]] = {}  # id(handle) -> (kind, bucket title)
+        # Per frontend, the operator-pair and 3-gram coverage keys seen so far, in the order they
+        # were first seen: what guided generation in the workers steers away from (fuzzconv.fuzz_job).
+        self.learned: dict[str, list[str]] = {CONVERTER_FRONTEND[c]: [] for c in config.converters}
         allocation = allocate_workers(config.converters, config.jobs, config.shares)
         self.workers: list[Handle] = [self.make_handle(f, "fuzz") for f, n in allocation.items() for _ in range(n)]
+        for worker in self.workers:
+            worker.learned = self.learned[worker.frontend]
         self.minimizers: dict[str, Handle] = {}
         self.parents: dict[str, list[Case]] = defaultdict(list)  # corpus cases to mutate, per converter
-        self.guides: dict[str, tuple[int, Guide]] = {}  # frontend -> (cases when computed, guide)
-        self.sequences: dict[str, tuple[set[tuple[str, ...]], set[tuple[str, ...]]]] = {
-            frontend: (set(), set()) for frontend in {CONVERTER_FRONTEND[c] for c in config.converters}}
-        self.prepared: dict[str, Case] = {}  # frontend -> the next generated case, made while workers run
 
     def _local_handle(self, frontend: str, role: str) -> Handle:
         index = sum(1 for w in getattr(self, "workers", []) if w.frontend == frontend)
@@ -177,6 +178,7 @@ class Campaign:
             case_timeout_s=self.config.case_timeout_s,
             recycle_after=self.config.recycle_after,
             memory_limit_bytes=self.config.memory_limit_mb * 2**20,
+            keep_spare=role == "fuzz",
             python=self.config.python,
         )
 
@@ -199,6 +201,7 @@ class Campaign:
         except KeyboardInterrupt:
             self.stats.interrupted = True
         finally:
+            self.stats.ended = time.monotonic()
             self._shut_down()
         return self.stats
 
@@ -217,30 +220,39 @@ class Campaign:
             wait(waitables, timeout=timeout)
         else:
             time.sleep(0.02)
+        finished = []
         for worker in busy:
             result = worker.collect()
             if result is None:
                 continue
             job = self.jobs.pop(id(worker), ("case", ""))
-            if worker.busy:  # it already runs the case prefetched for it
+            if worker.busy:  # it already runs the job prefetched for it
                 self.jobs[id(worker)] = ("case", "")
             elif any(worker is w for w in self.workers) and time.monotonic() < deadline:
                 self._give_work(worker)  # the worker runs its next case while this one is recorded
-            self._dispatch(job, result)
+            finished.append((job, result))
+        if finished:
+            self._dispatch_all(finished)
         if time.monotonic() < deadline:
             self._prefetch()
         return True
 
+    def _dispatch_all(self, finished: list[tuple[tuple[str, str], Result]]) -> None:
+        """Record what finished in one loop turn; its database rows land in one commit."""
+        if self.db is None:
+            for job, result in finished:
+                self._dispatch(job, result)
+            return
+        with self.db.transaction():
+            for job, result in finished:
+                self._dispatch(job, result)
+
     def _prefetch(self) -> None:
-        """Queue one more case on each fuzz worker (local processes only), so that a worker never
-        waits for the parent between cases, and prepare one per frontend for the next idle worker."""
+        """Queue one more job on each fuzz worker (local processes only), so that a worker never
+        waits for the parent between cases."""
         for worker in self.workers:
             if getattr(worker, "can_prefetch", False) and not self.replay_queue[worker.frontend]:
-                case = self.prepared.pop(worker.frontend, None) or self._next_case(worker.frontend)
-                worker.prefetch(case)  # type: ignore[attr-defined]
-        for frontend in {w.frontend for w in self.workers}:
-            if frontend not in self.prepared:
-                self.prepared[frontend] = self._next_case(frontend)  # ready before it is asked for
+                worker.prefetch(self._next_job(worker.frontend))  # type: ignore[attr-defined]
 
     def _feed(self) -> None:
         for worker in self.workers:
@@ -258,13 +270,14 @@ class Campaign:
         if queue:
             case, title = queue.pop(0)
             self.jobs[id(worker)] = ("replay", title)
+            worker.submit(case)
         else:
-            prepared = self.prepared.pop(worker.frontend, None)
-            case = prepared or self._next_case(worker.frontend)
             self.jobs[id(worker)] = ("case", "")
-        worker.submit(case)
+            worker.submit_fuzz(self._next_job(worker.frontend))
 
-    def _next_case(self, frontend: str) -> Case:
+    def _next_job(self, frontend: str) -> dict[str, Any]:
+        """The next fuzz job of the frontend's converter furthest below its time share; the worker
+        makes the case (guided, or now and then a mutant of a corpus case)."""
         mine = [c for c in self.config.converters if CONVERTER_FRONTEND[c] == frontend]
         converter = min(mine, key=lambda c: (self.stats.busy_s[c] / self.config.share(c), self.stats.cases[c]))
         index = self.counters[converter]
@@ -272,37 +285,18 @@ class Campaign:
         opsets = self.config.opsets.get(converter)
         opset = opsets[index % len(opsets)] if opsets else None
         seed = case_seed(self.config.seed, converter, index)
-        case = self._guided_case(seed, converter, opset) if self.config.guide else None
-        if case is None:
-            case = generate_case(seed, converter, self.config.max_nodes, opset)
-        self.index_of[case.id] = index
-        return case
-
-    def _guided_case(self, seed: int, converter: str, opset: int | None) -> Case:
-        """A mutant of a corpus case now and then, else a graph steered to what is uncovered."""
-        guide = self._guide(CONVERTER_FRONTEND[converter])
         parents = self.parents[converter]
-        if parents and seed % 100 < MUTATE_PERCENT:
+        parent = None
+        if self.config.guide and parents and seed % 100 < MUTATE_PERCENT:
             self.stats.mutated += 1
-            return mutate_case(parents[seed % len(parents)], seed, self.config.max_nodes, guide)
-        return generate_case(seed, converter, self.config.max_nodes, opset, guide=guide)
+            parent = parents[seed % len(parents)]
+        return fuzz_job(converter, index, seed, opset, self.config.max_nodes, self.config.guide, parent)
 
-    def _guide(self, frontend: str) -> Guide:
-        """The frontend's guide, recomputed every GUIDE_REFRESH cases (it walks all coverage)."""
-        cached = self.guides.get(frontend)
-        cases = sum(self.stats.cases.values())
-        if cached is None or cases - cached[0] >= GUIDE_REFRESH:
-            self.guides[frontend] = (cases, self._compute_guide(frontend))
-        return self.guides[frontend][1]
-
-    def _compute_guide(self, frontend: str) -> Guide:
-        counts = {op: n for (end, op), n in self.stats.op_counts.items() if end == frontend}
-        return guide_from(frontend, counts, *self.sequences[frontend])
-
-    def _learn_sequences(self, keys: set[str]) -> None:
-        """Keep each frontend's seen pairs and 3-grams up to date, from new coverage keys only."""
-        for frontend, (edges, ngrams) in self.sequences.items():
-            add_sequences(frontend, keys, edges, ngrams)
+    def _learn(self, keys: set[str]) -> None:
+        """Append each frontend's new operator pairs and 3-grams to what the workers are shipped."""
+        for frontend, learned in self.learned.items():
+            prefixes = (f"edge:{frontend}:", f"ngram3:{frontend}:")
+            learned.extend(sorted(key for key in keys if key.startswith(prefixes)))
 
     def _minimizer(self, frontend: str) -> Handle:
         if frontend not in self.minimizers:
@@ -324,12 +318,13 @@ class Campaign:
         for case in self.store.corpus_cases():
             self.stats.coverage |= coverage_keys(case, None)
         if self.db is None:
+            self._learn(self.stats.coverage)
             return
         self.run_id = self.db.start_run(self.config.seed, list(self.config.converters), _config_json(self.config))
         for converter in self.config.converters:
             self.counters[converter] = self.db.next_generation_index(converter)
         self.stats.coverage |= self.db.coverage_keys()
-        self._learn_sequences(self.stats.coverage)
+        self._learn(self.stats.coverage)
         totals = self.db.totals()
         self.stats.carried_cases = int(sum(totals.get("cases", {}).values()))
         for name in ("cases", "busy_s", "statuses", "stages", "invalid_titles"):
@@ -356,8 +351,8 @@ class Campaign:
             self.stats.internal_errors += 1
             self.store.save_internal_error(case, result.error)
             return
-        index = self.index_of.pop(case.id, -1)
-        keys = self._keys(case, outcome)
+        index = result.index if result.index is not None else -1
+        keys = set(result.keys) if result.keys else self._keys(case, outcome)
         if self.db is None:
             self._count_file_cover(case, outcome, keys)
             return
@@ -373,7 +368,6 @@ class Campaign:
 
     def _count(self, case: Case, outcome: Outcome) -> None:
         converter = case.target.converter
-        self.stats.op_counts.update((case.graph.frontend, op) for op in set(case.graph.op_sequence))
         self.stats.statuses[(converter, outcome.status)] += 1
         self.stats.stage_s.update(dict(outcome.timings))
         if outcome.diffs:
@@ -407,7 +401,7 @@ class Campaign:
         if not keys:
             return
         self.stats.coverage |= keys
-        self._learn_sequences(keys)
+        self._learn(keys)
         if self.db is not None:
             self.db.add_coverage(keys, case.id)
         if outcome.status == "pass":

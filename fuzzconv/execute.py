@@ -9,20 +9,24 @@ import numpy as np
 ORT_LEVELS = ("off", "on")
 
 
-def validate(model_bytes: bytes) -> None:
+def onnx_model(model: bytes | Any) -> Any:
+    """An onnx.ModelProto from serialized bytes (parsed) or as given, so one parse can serve several reads."""
+    import onnx
+
+    return onnx.load_from_string(model) if isinstance(model, bytes) else model
+
+
+def validate(model: bytes | Any) -> None:
     """Raise when the ONNX checker (full check) or strict shape inference rejects the model."""
     import onnx
 
-    model = onnx.load_from_string(model_bytes)
-    onnx.checker.check_model(model, full_check=True)
-    onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    proto = onnx_model(model)
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
 
 
-def onnx_op_types(model_bytes: bytes) -> tuple[str, ...]:
-    import onnx
-
-    model = onnx.load_from_string(model_bytes)
-    return tuple(node.op_type for node in model.graph.node)
+def onnx_op_types(model: bytes | Any) -> tuple[str, ...]:
+    return tuple(node.op_type for node in onnx_model(model).graph.node)
 
 
 def ort_session(model_bytes: bytes, level: str, disabled_optimizers: tuple[str, ...] = ()) -> Any:

@@ -193,6 +193,7 @@ KNOWN_ISSUE_SHARE = 0.1  # how often an operator with a known issue for the conv
 FLOAT32_SHARE = 0.7  # how often a fresh float input is float32 where float64/float16 are allowed too
 DYNAMIC_SHAPES = 0.15  # how often inputs are exported with dynamic axes and checked at a second shape
 DYNAMIC_SPATIAL = 0.4  # of those, how often a spatial axis is dynamic too, not only the batch
+MUTANT_CHOICES = 64  # a one-change mutant is drawn from this many of a corpus case's nearest variants
 
 
 @dataclass(frozen=True)
@@ -370,10 +371,13 @@ def mutate_case(parent: Case, seed: int, max_nodes: int = 8, guide: Guide | None
         return Case(graph, parent.target, seed % (2**31), parent.data_mode)
     from fuzzconv.minimize import candidates_near
 
-    variants = list(itertools.islice(candidates_near(parent), 64))
+    # One of the first MUTANT_CHOICES variants, uniformly, building only as many as it takes
+    # (each is a checked graph): the k-th when there are k or more, else any of those there are.
+    wanted = chooser.integer(0, MUTANT_CHOICES - 1)
+    variants = list(itertools.islice(candidates_near(parent), wanted + 1))
     if not variants:
         return generate_case(seed, parent.target.converter, max_nodes, parent.target.opset, guide=guide)
-    child = chooser.choice(variants)
+    child = variants[wanted] if len(variants) > wanted else chooser.choice(variants)
     return Case(child.graph, child.target, seed % (2**31), child.data_mode)
 
 

@@ -33,7 +33,24 @@ def typed_producers(graph: Graph) -> tuple[Types, dict[str, Node]]:
     return types, {name: node for node in graph.nodes for name in outputs_of[node.name]}
 
 
+# The last few graphs walked, by identity (graphs are immutable): one case is walked by the
+# generator's check, the pipeline, the source renderer and the coverage keys in turn.
+_WALKED: list[tuple[Graph, Types, dict[str, tuple[str, ...]]]] = []
+WALK_MEMO = 8
+
+
 def _walk(graph: Graph) -> tuple[Types, dict[str, tuple[str, ...]]]:
+    """Copies of the memoized walk, so that callers may change what they get."""
+    for seen, types, outputs_of in _WALKED:
+        if seen is graph:
+            return dict(types), dict(outputs_of)
+    types, outputs_of = _checked_walk(graph)
+    _WALKED.insert(0, (graph, types, outputs_of))
+    del _WALKED[WALK_MEMO:]
+    return dict(types), dict(outputs_of)
+
+
+def _checked_walk(graph: Graph) -> tuple[Types, dict[str, tuple[str, ...]]]:
     types: Types = {}
     outputs_of: dict[str, tuple[str, ...]] = {}
     for graph_input in graph.inputs:

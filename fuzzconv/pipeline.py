@@ -214,18 +214,19 @@ def _convert(run: _Run) -> Outcome:
 
 def _validate(run: _Run, model_bytes: bytes) -> Outcome:
     from fuzzconv.coverage import onnx_graph_keys
-    from fuzzconv.execute import onnx_op_types, ort_session, validate
+    from fuzzconv.execute import onnx_model, onnx_op_types, ort_session, validate
 
     try:
-        run.onnx_ops = onnx_op_types(model_bytes)
-        run.onnx_keys = onnx_graph_keys(model_bytes)
+        model = onnx_model(model_bytes)  # parsed once for the op list, the coverage keys and the checks
+        run.onnx_ops = onnx_op_types(model)
+        run.onnx_keys = onnx_graph_keys(model)
     except Exception as exc:
         info = crash_info(exc)
         return run.outcome("finding", "serialization", "invalid-model", crash_detail(info), info.message,
                            "the emitted bytes do not parse as an ONNX model")
     try:
         with run.stage("validate"):
-            validate(model_bytes)
+            validate(model)
     except Exception as exc:
         info = crash_info(exc)
         return run.outcome("finding", "validation", "invalid-model", validation_detail(info), info.message,

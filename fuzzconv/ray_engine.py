@@ -13,9 +13,9 @@ import os
 import time
 from typing import Any
 
-from fuzzconv.case import Case, Outcome
+from fuzzconv.case import Case
 from fuzzconv.engine import CampaignConfig
-from fuzzconv.workers import READY_TIMEOUT_S, Result, lost_outcome
+from fuzzconv.workers import READY_TIMEOUT_S, Result, answer_result, case_job, lost_outcome
 
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "OMP_NUM_THREADS": "1"}
 
@@ -76,7 +76,11 @@ class RayEngine:
 
 
 class RayWorkerHandle:
-    """The engine's view of one actor; same interface as `fuzzconv.workers.WorkerHandle`."""
+    """The engine's view of one actor; same interface as `fuzzconv.workers.WorkerHandle`.
+
+    A fuzz job's case is made here on the driver (with the same guide knowledge a local worker
+    keeps) and sent to the actor as a case to run: a remote actor that dies takes nothing with
+    it that the driver cannot name, and the driver computes the coverage keys."""
 
     def __init__(self, engine: RayEngine, frontend: str, num_cpus: float) -> None:
         self.engine = engine
@@ -87,6 +91,10 @@ class RayWorkerHandle:
         self.actor: Any = None
         self.pending: Any = None
         self.case: Case | None = None
+        self.index: int | None = None  # the seed-stream index of the fuzz job being run
+        self.learned: list[str] = []
+        self.shipped = 0
+        self.knowledge: Any = None
         self.stage = ""
         self.limit_s = self.case_timeout_s
         self.started_at = 0.0
@@ -108,16 +116,26 @@ class RayWorkerHandle:
         self.wait_ready()
 
     def submit(self, case: Case) -> None:
-        self._send(case, {"kind": "run"}, self.case_timeout_s)
+        self._send(case, case_job(case), self.case_timeout_s)
+
+    def submit_fuzz(self, job: dict[str, Any]) -> None:
+        from fuzzconv.fuzz_job import Knowledge, make_case
+
+        if self.knowledge is None:
+            self.knowledge = Knowledge()
+        case = make_case({**job, "learn": self.learned[self.shipped:]}, self.knowledge)
+        self.shipped = len(self.learned)
+        self.submit(case)
+        self.index = job["index"]
 
     def submit_minimize(self, case: Case, title: str, max_calls: int, budget_s: float) -> None:
-        job = {"kind": "minimize", "title": title, "max_calls": max_calls, "budget_s": budget_s}
+        job = case_job(case, "minimize", title=title, max_calls=max_calls, budget_s=budget_s)
         self._send(case, job, budget_s + 2 * self.case_timeout_s + 60)
 
     def _send(self, case: Case, job: dict[str, Any], limit_s: float) -> None:
-        self.case, self.limit_s, self.stage = case, limit_s, "queued"
+        self.case, self.limit_s, self.stage, self.index = case, limit_s, "queued", None
         self.started_at = time.monotonic()
-        self.pending = self.actor.run.remote({**job, "case": case.to_json()})
+        self.pending = self.actor.run.remote(job)
 
     def deadline(self) -> float:
         return self.started_at + self.limit_s
@@ -138,11 +156,9 @@ class RayWorkerHandle:
         return None
 
     def _answer(self, kind: str, payload: str) -> Result:
-        import json
-
-        outcome = Outcome.from_json(json.loads(payload)) if kind == "done" else None
-        reduced = json.loads(payload) if kind == "reduced" else None
-        return self._finish(outcome, payload if kind == "error" else "", reduced)
+        assert self.case is not None
+        job = {"kind": "run"}
+        return self._finish(answer_result(kind, payload, job, self.case, time.monotonic() - self.started_at))
 
     def _lost(self, symptom: str, reason: str) -> Result:
         assert self.case is not None
@@ -154,14 +170,14 @@ class RayWorkerHandle:
             self.hangs += 1
         else:
             self.aborts += 1
-        result = self._finish(lost_outcome(self.case, self.stage, symptom, reason))
+        outcome = lost_outcome(self.case, self.stage, symptom, reason)
+        result = self._finish(Result(self.case, outcome, time.monotonic() - self.started_at))
         self.restart()
         return result
 
-    def _finish(self, outcome: Outcome | None, error: str = "", reduced: dict[str, Any] | None = None) -> Result:
-        assert self.case is not None
-        result = Result(self.case, outcome, time.monotonic() - self.started_at, error, reduced)
-        self.case, self.pending = None, None
+    def _finish(self, result: Result) -> Result:
+        result.index = self.index
+        self.case, self.pending, self.index = None, None, None
         self.cases_done += 1
         return result
 

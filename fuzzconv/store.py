@@ -72,11 +72,18 @@ class Recorded:
 
 
 class Store:
+    """The output folder's files. A bucket's stats.json is read once and then kept in memory
+    (this process is the folder's one writer while a campaign runs), so a repeated hit costs two
+    atomic writes and no read. A new bucket's files are synced to disk; a repeated hit's stats
+    and log are not: like the campaign database (synchronous=NORMAL) they survive a killed
+    process, and a power cut can at worst cost hit counts the database still holds."""
+
     def __init__(self, out: Path) -> None:
         self.out = out
         self.corpus = out / "corpus"
         self.crashes = out / "crashes"
         self.internal = out / "internal-errors"
+        self._stats: dict[Path, dict[str, Any]] = {}  # bucket folder -> its stats.json as last written
 
     def open(self) -> Store:
         """Create the folders or raise StoreError saying why they cannot be used."""
@@ -98,7 +105,7 @@ class Store:
 
     def record_finding(self, case: Case, outcome: Outcome) -> Recorded:
         folder = self.bucket_folder(outcome.title)
-        stats = read_json_object(folder / "stats.json")
+        stats = self._bucket_stats(folder)
         new = stats is None
         if new:
             atomic_write(folder / "title.txt", outcome.title + "\n")
@@ -116,9 +123,21 @@ class Store:
         if known is not None:
             stats["known_issue"] = {"reason": known.reason, "link": known.link}
         ring = (stats["hits"] - 1) % LOG_RING
-        atomic_write(folder / "logs" / f"{ring}.log", self._log_text(case, outcome))
-        atomic_write(folder / "stats.json", json.dumps(stats, indent=1, sort_keys=True) + "\n")
+        atomic_write(folder / "logs" / f"{ring}.log", self._log_text(case, outcome), durable=new)
+        self._write_stats(folder, stats, durable=new)
         return Recorded(new, folder)
+
+    def _bucket_stats(self, folder: Path) -> dict[str, Any] | None:
+        if folder not in self._stats:
+            stats = read_json_object(folder / "stats.json")
+            if stats is None:
+                return None
+            self._stats[folder] = stats
+        return dict(self._stats[folder])
+
+    def _write_stats(self, folder: Path, stats: dict[str, Any], durable: bool = True) -> None:
+        atomic_write(folder / "stats.json", json.dumps(stats, indent=1, sort_keys=True) + "\n", durable=durable)
+        self._stats[folder] = stats
 
     @staticmethod
     def _log_text(case: Case, outcome: Outcome) -> str:
@@ -130,12 +149,12 @@ class Store:
     def record_replay(self, title: str, reproduced: bool) -> dict[str, Any]:
         """Count one replay of a bucket's first case; reliability is k of n runs, the first included."""
         folder = self.bucket_folder(title)
-        stats = read_json_object(folder / "stats.json") or {"title": title, "hits": 1}
+        stats = self._bucket_stats(folder) or {"title": title, "hits": 1}
         runs = int(stats.get("runs", 1)) + 1
         reproduced_runs = int(stats.get("reproduced", 1)) + int(reproduced)
         stats.update(runs=runs, reproduced=reproduced_runs, reliability=f"{reproduced_runs}/{runs}",
                      flaky=reproduced_runs < runs)
-        atomic_write(folder / "stats.json", json.dumps(stats, indent=1, sort_keys=True) + "\n")
+        self._write_stats(folder, stats)
         return stats
 
     def save_reduction(self, folder: Path, reduced: dict[str, Any]) -> Path:

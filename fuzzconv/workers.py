@@ -17,17 +17,18 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from fuzzconv.case import Case, Outcome
+from fuzzconv.case import Case, Outcome, canonical_json
 from fuzzconv.triage import title
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 180.0
 STEP_BYTES = 48
+CASE_BYTES = 256 * 1024  # the shared buffer for the case a fuzz job made; larger ones go as a message
 
 # Where a pipeline stage sits in the stage vocabulary, for hangs and aborts.
 STAGE_OF_STEP = {
@@ -77,9 +78,10 @@ PLUGIN_VARIABLE = "FUZZCONV_WORKER_PLUGIN"
 
 
 def worker_main(conn: Connection, frontend: str, log_path: str | None, step_buffer: Any = None,
-                sys_path: list[str] | None = None) -> None:
+                sys_path: list[str] | None = None, case_buffer: Any = None) -> None:
     """Serve jobs over `conn`; the current pipeline step is written into the shared `step_buffer`
-    (no message per step, so the parent wakes only when a job is done).
+    (no message per step, so the parent wakes only when a job is done), and the case a fuzz job
+    made into `case_buffer`, for the parent to read should this process die or hang on it.
 
     `sys_path` is another interpreter's own module path (`fuzz --python`): multiprocessing gives a
     spawned child the parent's path, so it is put back before any framework is imported."""
@@ -95,6 +97,9 @@ def worker_main(conn: Connection, frontend: str, log_path: str | None, step_buff
         import importlib
 
         importlib.import_module(os.environ[PLUGIN_VARIABLE])
+    from fuzzconv.fuzz_job import Knowledge
+
+    knowledge = Knowledge()
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -105,8 +110,25 @@ def worker_main(conn: Connection, frontend: str, log_path: str | None, step_buff
             return
         report = _step_reporter(conn, step_buffer)
         report("queued")
-        kind, payload = run_job(json.loads(message), report)
+        if case_buffer is not None:
+            case_buffer.value = b""  # until this job has made its case, it has none
+        kind, payload = run_job(json.loads(message), report, knowledge, _case_publisher(conn, case_buffer))
         conn.send((kind, payload))
+
+
+def _case_publisher(conn: Connection, case_buffer: Any) -> Callable[[str], None]:
+    """Where a fuzz job puts the case it made before running it: the shared buffer, or a message
+    when the case is too large for it (or there is no buffer)."""
+    def publish(text: str) -> None:
+        data = text.encode()
+        if case_buffer is not None and len(data) < CASE_BYTES:
+            case_buffer.value = data
+        else:
+            if case_buffer is not None:
+                case_buffer.value = b""
+            conn.send(("case", text))
+
+    return publish
 
 
 def _step_reporter(conn: Connection, step_buffer: Any) -> Callable[[str], None]:
@@ -130,12 +152,25 @@ def lost_outcome(case: Case, step: str, symptom: str, reason: str) -> Outcome:
                    message=f"{reason} during step {step!r}", decided_by="last stage the worker reported")
 
 
-def run_job(job: dict[str, Any], report_stage: Callable[[str], None]) -> tuple[str, str]:
-    """Run one job (a case, or a bucket to minimize): (kind of answer, its JSON)."""
+def run_job(job: dict[str, Any], report_stage: Callable[[str], None], knowledge: Any = None,
+            publish: Callable[[str], None] = lambda text: None) -> tuple[str, str]:
+    """Run one job: a fuzz job (make the case here, run it), a given case, or a bucket to minimize.
+    Returns (kind of answer, its JSON); an "error" answer is fuzzconv's own bug, with its traceback
+    and the case it hit, when there was one."""
     from fuzzconv.pipeline import run_case
 
-    case = Case.from_json(job["case"])
+    case: Case | None = None
     try:
+        if job["kind"] == "fuzz":
+            from fuzzconv.fuzz_job import Knowledge, done_payload, make_case
+
+            report_stage("generate")
+            case = make_case(job, knowledge if knowledge is not None else Knowledge())
+            case_json = case.to_json()
+            publish(canonical_json(case_json))
+            outcome = run_case(case, on_stage=report_stage)
+            return "fuzzed", json.dumps(done_payload(case, case_json, outcome, job["index"]))
+        case = Case.from_json(job["case"])
         if job["kind"] == "minimize":
             from fuzzconv.reduce_job import reduce_bucket
 
@@ -143,7 +178,30 @@ def run_job(job: dict[str, Any], report_stage: Callable[[str], None]) -> tuple[s
             return "reduced", json.dumps(result)
         return "done", json.dumps(run_case(case, on_stage=report_stage).to_json())
     except Exception:  # fuzzconv's own bug: report it loudly, keep the worker
-        return "error", traceback.format_exc()
+        return "error", json.dumps({"traceback": traceback.format_exc(),
+                                    "case": case.to_json() if case is not None else None})
+
+
+def answer_result(kind: str, payload: str, job: dict[str, Any], case: Case | None, elapsed_s: float) -> Result:
+    """A worker's answer to `job` as a Result; `case` is the job's case when the parent knows it."""
+    data = json.loads(payload)
+    if kind == "fuzzed":
+        made = Case.from_json(data["case"])
+        return Result(made, Outcome.from_json(data["outcome"]), elapsed_s, index=data.get("index"),
+                      keys=tuple(data.get("keys", ())))
+    if kind == "error":
+        found = Case.from_json(data["case"]) if data.get("case") else case
+        return Result(found or stand_in_case(job), None, elapsed_s, error=data["traceback"])
+    assert case is not None
+    if kind == "reduced":
+        return Result(case, None, elapsed_s, reduced=data)
+    return Result(case, Outcome.from_json(data), elapsed_s)
+
+
+def stand_in_case(job: dict[str, Any]) -> Case:
+    from fuzzconv.fuzz_job import stand_in_case as unguided
+
+    return unguided(job)
 
 
 class InterpreterError(Exception):
@@ -174,9 +232,9 @@ def foreign_sys_path(python: str) -> list[str]:
     return _FOREIGN_PATHS[python]
 
 
-def _job_message(case: Case, job: dict[str, Any]) -> str:
-    """What goes down the pipe to a worker: the job and its case, as JSON."""
-    return json.dumps({**job, "case": case.to_json()})
+def case_job(case: Case, kind: str = "run", **fields: Any) -> dict[str, Any]:
+    """A job that carries its case: run it ("run"), or minimize it ("minimize", with title and budget)."""
+    return {"kind": kind, **fields, "case": case.to_json()}
 
 
 def rss_bytes(pid: int) -> int:
@@ -190,6 +248,12 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+# A replacement process is started this far ahead of a count-based recycle (a fraction of
+# recycle_after, at least one case) or of the memory limit, so that it has imported its
+# framework by the time it takes over.
+SPARE_LEAD = 0.1
+
+
 @dataclass
 class Result:
     case: Case
@@ -197,6 +261,24 @@ class Result:
     elapsed_s: float
     error: str = ""
     reduced: dict[str, Any] | None = None  # what a minimize job produced
+    index: int | None = None  # a fuzz job's place in its converter's seed stream
+    keys: tuple[str, ...] = ()  # a fuzz job's coverage keys, computed in the worker
+
+
+def _context(frontend: str, python: str | None) -> Any:
+    """How a worker process is started. PyTorch workers are forked from a fork server that has
+    imported torch and onnxruntime once (fuzzconv.torch_zygote), so a replacement for a worker
+    that died is ready at once; Keras workers are spawned afresh (TensorFlow is not fork-safe),
+    and so is every worker under another environment's interpreter (`fuzz --python`)."""
+    if frontend == "torch" and python is None and os.environ.get(SPAWN_VARIABLE) != "1":
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["fuzzconv.torch_zygote"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+# Set to 1 to spawn PyTorch workers afresh too (for comparison, or where forking misbehaves).
+SPAWN_VARIABLE = "FUZZCONV_SPAWN_WORKERS"
 
 
 class _Process:
@@ -204,20 +286,24 @@ class _Process:
     nothing waits for that unless asked to (`wait_ready`), so a restart never stalls the campaign."""
 
     def __init__(self, frontend: str, log_path: Path | None, target: Callable[..., None], python: str | None) -> None:
-        context = multiprocessing.get_context("spawn")
+        context = _context(frontend, python)
         parent_conn, child_conn = context.Pipe()
         self.frontend, self.log_path = frontend, log_path
         self.step_buffer = context.Array("c", STEP_BYTES, lock=False)
+        self.case_buffer = context.Array("c", CASE_BYTES, lock=False)
         args: tuple[Any, ...] = (child_conn, frontend, str(log_path) if log_path else None, self.step_buffer)
         if python:
             context.set_executable(python)
-            args += (foreign_sys_path(python),)
-        self.process = context.Process(target=target, args=args, daemon=True, name=f"fuzzconv-{frontend}")
+        args += (foreign_sys_path(python) if python else None,)
+        self.process = context.Process(target=target, args=args, kwargs={"case_buffer": self.case_buffer},
+                                       daemon=True, name=f"fuzzconv-{frontend}")
         self.process.start()
         child_conn.close()
         self.conn: Connection = parent_conn
         self.spawned_at = time.monotonic()
         self.ready = False
+        self.shipped = 0  # how many of the campaign's learned keys this process has been sent
+        self.big_case = ""  # a made case too large for the shared buffer, sent as a message
 
     def check_ready(self) -> bool:
         """Whether the process has said it is ready; never blocks. Raises RuntimeError when it died
@@ -242,6 +328,21 @@ class _Process:
         while not self.check_ready():
             self.conn.poll(max(0.0, min(1.0, self.spawned_at + READY_TIMEOUT_S - time.monotonic())) + 0.01)
 
+    def send(self, job: dict[str, Any], learned: list[str]) -> None:
+        """Send a job; a fuzz job also takes the learned keys this process has not had yet."""
+        if job["kind"] == "fuzz":
+            job = {**job, "learn": learned[self.shipped:]}
+            self.shipped = len(learned)
+        self.conn.send(json.dumps(job))
+
+    def made_case(self) -> Case | None:
+        """The case the current fuzz job made, if the process published it before it was lost."""
+        text = self.case_buffer.value.decode() or self.big_case
+        try:
+            return Case.loads(text) if text else None
+        except ValueError:
+            return None
+
     def alive(self) -> bool:
         return self.process.is_alive()
 
@@ -251,22 +352,22 @@ class _Process:
             self.process.join(timeout=10)
 
 
-# A replacement process is started this far ahead of a count-based recycle (a fraction of
-# recycle_after, at least one case) or of the memory limit, so that it has imported its
-# framework by the time it takes over.
-SPARE_LEAD = 0.1
-
-
 @dataclass
 class WorkerHandle:
+    """The parent's handle on one worker slot: the running process, the job it runs and the one
+    queued behind it, and (with `keep_spare`) a second process that has already imported its
+    framework, so that a death, hang or recycle costs no start-up time."""
+
     frontend: str
     log_path: Path | None = None
     case_timeout_s: float = 60.0
-    recycle_after: int = 300
-    memory_limit_bytes: int = 6 * 2**30
+    recycle_after: int = 5000
+    memory_limit_bytes: int = 3 * 2**30
+    keep_spare: bool = False
     proc: _Process | None = None
-    spare: _Process | None = None  # the next process, started before a recycle is due
-    case: Case | None = None
+    spare: _Process | None = None  # the next process, importing or ready, to take over at once
+    job: dict[str, Any] | None = None  # what the worker runs now
+    case: Case | None = None  # its case, when the parent knows it (not for a fuzz job)
     stage: str = ""
     started_at: float = 0.0
     cases_done: int = 0
@@ -278,12 +379,14 @@ class WorkerHandle:
     target: Callable[..., None] = worker_main
     step_seen: bytes = b""
     python: str | None = None  # another environment's interpreter (`fuzz --python`)
-    # The next case, already sent down the pipe so that the worker starts it the moment the
-    # current one is done, without waiting for the parent: (case, job, time limit).
-    queued: tuple[Case, dict[str, Any], float] | None = None
-    # The current case's job while its process is still starting: sent once it is ready.
-    unsent: dict[str, Any] | None = None
+    # The next job, already sent down the pipe so that the worker starts it the moment the
+    # current one is done, without waiting for the parent: (job, case, time limit).
+    queued: tuple[dict[str, Any], Case | None, float] | None = None
+    # The current job while its process is still starting: sent once it is ready.
+    unsent: bool = False
     rss_seen: int = 0  # at the last case's end
+    # The campaign's learned coverage keys for this frontend (append-only), shipped with fuzz jobs.
+    learned: list[str] = field(default_factory=list)
 
     @property
     def process(self) -> Any:
@@ -294,7 +397,7 @@ class WorkerHandle:
         return self.proc.conn if self.proc is not None else None
 
     def spawn(self) -> None:
-        """Start the worker process without waiting for it: a case submitted meanwhile is sent
+        """Start the worker process without waiting for it: a job submitted meanwhile is sent
         once it is ready."""
         self.proc = self._new_process()
         self.cases_done = 0
@@ -314,53 +417,56 @@ class WorkerHandle:
 
     @property
     def busy(self) -> bool:
-        return self.case is not None
+        return self.job is not None
 
     def submit(self, case: Case) -> None:
-        """Run one case."""
-        self._send(case, {"kind": "run"}, self.case_timeout_s)
+        """Run one given case."""
+        self._send(case_job(case), case, self.case_timeout_s)
+
+    def submit_fuzz(self, job: dict[str, Any]) -> None:
+        """Make and run one case in the worker (see fuzzconv.fuzz_job)."""
+        self._send(job, None, self.case_timeout_s)
 
     @property
     def can_prefetch(self) -> bool:
-        """Whether `prefetch` may send a case now: running one, nothing queued, not about to be recycled."""
-        return (self.busy and self.unsent is None and self.queued is None
+        """Whether `prefetch` may send a job now: running one, nothing queued, not about to be recycled."""
+        return (self.busy and not self.unsent and self.queued is None
                 and self.cases_done + 1 < self.recycle_after)
 
-    def prefetch(self, case: Case) -> None:
-        """Send the case to run after the current one; it becomes `case` when that one is collected."""
-        assert self.conn is not None and self.can_prefetch
-        job = {"kind": "run"}
-        self.queued = (case, job, self.case_timeout_s)
-        self.conn.send(_job_message(case, job))
+    def prefetch(self, job: dict[str, Any], case: Case | None = None) -> None:
+        """Send the job to run after the current one; it becomes current when that one is collected."""
+        assert self.proc is not None and self.can_prefetch
+        self.queued = (job, case, self.case_timeout_s)
+        self.proc.send(job, self.learned)
 
     def submit_minimize(self, case: Case, title: str, max_calls: int, budget_s: float) -> None:
         """Minimize one bucket's case against its title; the time limit is the budget plus slack."""
-        job = {"kind": "minimize", "title": title, "max_calls": max_calls, "budget_s": budget_s}
-        self._send(case, job, budget_s + 2 * self.case_timeout_s + 60)
+        job = case_job(case, "minimize", title=title, max_calls=max_calls, budget_s=budget_s)
+        self._send(job, case, budget_s + 2 * self.case_timeout_s + 60)
 
-    def _send(self, case: Case, job: dict[str, Any], limit_s: float) -> None:
-        assert self.case is None
+    def _send(self, job: dict[str, Any], case: Case | None, limit_s: float) -> None:
+        assert self.job is None
         if self.proc is None or not self.proc.alive():
             self.restart()
-        self.case = case
+        self.job, self.case = job, case
         self.stage = "queued"
         self.limit_s = limit_s
-        self.unsent = job
+        self.unsent = True
         self._send_unsent()
 
     def _send_unsent(self) -> None:
-        """Send the current case's job if its process is ready (RuntimeError if it cannot start)."""
+        """Send the current job if its process is ready (RuntimeError if it cannot start)."""
         assert self.proc is not None
-        if self.unsent is None or not self.proc.check_ready():
+        if not self.unsent or not self.proc.check_ready():
             return
-        job, self.unsent = self.unsent, None
-        assert self.case is not None
+        assert self.job is not None
+        self.unsent = False
         self.proc.step_buffer.value = self.step_seen = b"queued"
         self.started_at = time.monotonic()
-        self.proc.conn.send(_job_message(self.case, job))
+        self.proc.send(self.job, self.learned)
 
     def deadline(self) -> float:
-        if self.unsent is not None and self.proc is not None:  # still waiting for a new process
+        if self.unsent and self.proc is not None:  # still waiting for a new process
             return self.proc.spawned_at + READY_TIMEOUT_S
         return self.started_at + self.limit_s
 
@@ -376,16 +482,19 @@ class WorkerHandle:
         return self.cases_done >= self.recycle_after or self.rss_seen > self.memory_limit_bytes
 
     def _start_spare(self) -> None:
-        """Start the replacement process when a recycle is near, so the swap costs no start-up."""
+        """Have a replacement process importing or ready: always with `keep_spare`, else once a
+        recycle is near, so that the swap costs no start-up."""
         near = (self.recycle_after - self.cases_done <= max(1, int(self.recycle_after * SPARE_LEAD))
                 or self.rss_seen > self.memory_limit_bytes * (1 - SPARE_LEAD))
-        if near and self.spare is None:
+        if self.spare is None and (near or self.keep_spare):
             self.spare = self._new_process()
+        elif self.spare is not None and not self.spare.alive():  # it died importing: try again later
+            self.spare = None
 
     def collect(self) -> Result | None:
-        """Read what the worker sent; a Result once the case is finished (or the worker died)."""
-        assert self.proc is not None and self.case is not None
-        if self.unsent is not None:  # its process is still starting
+        """Read what the worker sent; a Result once the job is finished (or the worker died)."""
+        assert self.proc is not None and self.job is not None
+        if self.unsent:  # its process is still starting
             self._send_unsent()
             return None
         if self.proc.step_buffer.value != self.step_seen:
@@ -396,12 +505,10 @@ class WorkerHandle:
                 kind, payload = self.proc.conn.recv()
                 if kind == "stage":
                     self.stage = payload
-                elif kind == "done":
-                    return self._finish(Outcome.from_json(json.loads(payload)))
-                elif kind == "reduced":
-                    return self._finish(None, reduced=json.loads(payload))
-                elif kind == "error":
-                    return self._finish(None, error=payload)
+                elif kind == "case":
+                    self.proc.big_case = payload
+                else:
+                    return self._answered(kind, payload)
         except (EOFError, OSError):
             return self._died()
         if time.monotonic() > self.deadline():
@@ -410,41 +517,54 @@ class WorkerHandle:
             return self._died()
         return None
 
-    def _finish(self, outcome: Outcome | None, error: str = "", recycle: bool = True,
-                reduced: dict[str, Any] | None = None) -> Result:
-        case = self.case
-        assert case is not None
-        result = Result(case, outcome, time.monotonic() - self.started_at, error, reduced)
-        self.case = None
+    def _answered(self, kind: str, payload: str) -> Result:
+        assert self.job is not None
+        self.proc.big_case = ""  # type: ignore[union-attr]
+        return self._finish(answer_result(kind, payload, self.job, self.case, time.monotonic() - self.started_at))
+
+    def _finish(self, result: Result, recycle: bool = True) -> Result:
+        self.job = self.case = None
         self.cases_done += 1
         if recycle and self._due_for_recycle():
             self.recycles += 1
-            self.restart(count=False)  # sends the prefetched case again
+            self.restart(count=False)  # sends the prefetched job again
         elif recycle:
             self._promote_queued(resend=False)
             self._start_spare()
         return result
 
     def _promote_queued(self, resend: bool) -> None:
-        """The prefetched case becomes the current one; after a restart it is sent again, since
+        """The prefetched job becomes the current one; after a restart it is sent again, since
         it went down the old process's pipe."""
         if self.queued is None:
             return
-        case, job, limit_s = self.queued
+        job, case, limit_s = self.queued
         self.queued = None
         if resend:
-            self._send(case, job, limit_s)
+            self._send(job, case, limit_s)
             return
-        self.case = case
+        self.job, self.case = job, case
         self.stage = "queued"
         self.limit_s = limit_s
         self.started_at = time.monotonic()
 
+    def _lost_case(self) -> Case:
+        """The case of a job whose worker was lost: given, published by the worker, or a stand-in."""
+        assert self.job is not None and self.proc is not None
+        return self.case or self.proc.made_case() or stand_in_case(self.job)
+
+    def _lost(self, symptom: str, reason: str) -> Result:
+        case = self._lost_case()
+        elapsed_s = time.monotonic() - self.started_at
+        if self.stage == "generate":  # fuzzconv's own generator hung or crashed the process
+            return self._finish(Result(case, None, elapsed_s, error=f"worker {symptom} ({reason}) while generating"),
+                                recycle=False)
+        return self._finish(Result(case, lost_outcome(case, self.stage, symptom, reason), elapsed_s), recycle=False)
+
     def _hung(self) -> Result:
         self.hangs += 1
-        outcome = self._lost_outcome("hang", f"no answer within {self.limit_s:g}s")
         self.kill()
-        result = self._finish(outcome, recycle=False)
+        result = self._lost("hang", f"no answer within {self.limit_s:g}s")
         self.restart()
         return result
 
@@ -453,14 +573,9 @@ class WorkerHandle:
         self.process.join(timeout=5)
         code = self.process.exitcode
         reason = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
-        outcome = self._lost_outcome("abort", reason)
-        result = self._finish(outcome, recycle=False)
+        result = self._lost("abort", reason)
         self.restart()
         return result
-
-    def _lost_outcome(self, symptom: str, reason: str) -> Outcome:
-        assert self.case is not None
-        return lost_outcome(self.case, self.stage, symptom, reason)
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -473,7 +588,9 @@ class WorkerHandle:
         self.proc, self.spare = self.spare or self._new_process(), None
         self.cases_done = 0
         self.rss_seen = 0
-        if self.case is None:
+        if self.keep_spare:
+            self._start_spare()
+        if self.job is None:
             self._promote_queued(resend=True)
 
     def stop(self) -> None:

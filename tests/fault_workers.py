@@ -4,16 +4,29 @@ import os
 import time
 
 
-def hanging_worker(conn, frontend, log_path, step_buffer=None):
+def hanging_worker(conn, frontend, log_path, *args, **kwargs):
     conn.send(("ready", os.getpid()))
     conn.recv()
     conn.send(("stage", "convert"))
     time.sleep(600)
 
 
-def aborting_worker(conn, frontend, log_path, step_buffer=None):
+def aborting_worker(conn, frontend, log_path, *args, **kwargs):
     conn.send(("ready", os.getpid()))
     conn.recv()
     conn.send(("stage", "runtime-run-on"))
     time.sleep(0.2)
+    os.abort()
+
+
+def publishing_aborting_worker(conn, frontend, log_path, step_buffer=None, sys_path=None, case_buffer=None):
+    """Makes the fuzz job's case and publishes it as the real worker does, then dies in conversion."""
+    import json
+
+    from fuzzconv.fuzz_job import Knowledge, make_case
+
+    conn.send(("ready", os.getpid()))
+    job = json.loads(conn.recv())
+    case_buffer.value = make_case(job, Knowledge()).dumps().encode()
+    step_buffer.value = b"convert"
     os.abort()

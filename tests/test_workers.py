@@ -5,9 +5,10 @@ import time
 
 import pytest
 
+from fuzzconv.fuzz_job import Knowledge, fuzz_job, make_case
 from fuzzconv.generate import generate_case
-from fuzzconv.workers import WorkerHandle
-from tests.fault_workers import aborting_worker, hanging_worker
+from fuzzconv.workers import WorkerHandle, _Process, case_job
+from tests.fault_workers import aborting_worker, hanging_worker, publishing_aborting_worker
 
 
 def _run_one(worker, case, limit_s=60):
@@ -92,7 +93,7 @@ def test_a_prefetched_case_runs_next_and_survives_its_worker_dying():
     try:
         worker.submit(first)
         assert worker.can_prefetch
-        worker.prefetch(second)
+        worker.prefetch(case_job(second), second)
         assert not worker.can_prefetch
         results = _results(worker, 2)
         assert [r.case.id for r in results] == [first.id, second.id]
@@ -104,7 +105,7 @@ def test_a_prefetched_case_runs_next_and_survives_its_worker_dying():
     dying.start()
     try:
         dying.submit(first)
-        dying.prefetch(second)
+        dying.prefetch(case_job(second), second)
         results = _results(dying, 2)
         # the second case went down the dead process's pipe: it was sent again to the new one
         assert [(r.case.id, r.outcome.symptom) for r in results] == [(first.id, "abort"), (second.id, "abort")]
@@ -130,3 +131,60 @@ def test_a_recycle_swaps_in_a_process_started_ahead_of_time():
         assert worker.proc.ready  # it had finished importing while the old process ran its last case
     finally:
         worker.stop()
+
+
+def test_a_fuzz_job_makes_its_case_in_the_worker_with_the_shipped_knowledge():
+    """The worker makes the same case the job names in-process, runs it and sends its coverage keys."""
+    learned = ["edge:torch:relu>tanh", "ngram3:torch:relu>tanh>exp", "op:torch:relu"]
+    job = fuzz_job("torch-script", 7, 1234, None, 8, True)
+    knowledge = Knowledge()
+    expected = make_case({**job, "learn": learned}, knowledge)
+    assert knowledge.edges["torch"] == {("relu", "tanh")} and knowledge.ngrams["torch"] == {("relu", "tanh", "exp")}
+    worker = WorkerHandle("torch", learned=learned)
+    worker.start()
+    try:
+        worker.submit_fuzz(job)
+        assert worker.case is None  # the parent does not know the case until the worker says
+        [result] = _results(worker, 1)
+    finally:
+        worker.stop()
+    assert result.case == expected and result.index == 7
+    assert result.outcome is not None and result.outcome.case_id == expected.id
+    assert f"op:torch:{expected.graph.nodes[0].op}" in result.keys
+
+
+def test_a_worker_lost_on_a_fuzz_job_is_recorded_against_the_case_it_made():
+    job = fuzz_job("torch-script", 3, 99, None, 8, True)
+    expected = make_case(dict(job), Knowledge())
+    worker = WorkerHandle("torch", target=publishing_aborting_worker)
+    worker.start()
+    try:
+        worker.submit_fuzz(job)
+        [result] = _results(worker, 1)
+    finally:
+        worker.stop()
+    assert result.case == expected
+    assert (result.outcome.symptom, result.outcome.stage) == ("abort", "conversion")
+    assert result.outcome.case_id == expected.id
+
+
+class _Pipe:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, message):
+        self.sent.append(json.loads(message))
+
+
+def test_each_process_is_shipped_the_learned_keys_it_has_not_had():
+    process = object.__new__(_Process)  # the shipping logic alone, without starting a process
+    process.conn, process.shipped = _Pipe(), 0
+    learned = ["edge:torch:a>b"]
+    job = fuzz_job("torch-script", 0, 1, None, 8, True)
+    process.send(job, learned)
+    learned += ["edge:torch:b>c", "ngram3:torch:a>b>c"]
+    process.send(job, learned)
+    process.send(case_job(generate_case(1, "torch-script")), learned)
+    process.send(job, learned)
+    assert [m.get("learn") for m in process.conn.sent] == [
+        ["edge:torch:a>b"], ["edge:torch:b>c", "ngram3:torch:a>b>c"], None, []]

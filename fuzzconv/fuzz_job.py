@@ -1,0 +1,88 @@
+"""A fuzz job: the case is made in the worker, from a seed and what the campaign has seen.
+
+The parent only decides which converter and seed come next (time shares, the seed stream) and,
+now and then, which corpus case to mutate; generating the graph, running it and computing its
+coverage keys all happen in the worker, so the parent's work per case is storing the result.
+
+Guided generation needs the campaign's seen operator pairs and 3-grams. The parent keeps them
+as an append-only list of coverage keys per frontend and ships each worker process the part it
+has not had yet, inside the next job message (`learn`); a new process gets everything once.
+Operator counts for the rare-operator guide are the worker's own, from the cases it generated:
+workers of one frontend draw from the same distribution, so their counts agree closely.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from fuzzconv.case import CONVERTER_FRONTEND, Case, Outcome
+from fuzzconv.generate import Guide, add_sequences, generate_case, guide_from, mutate_case
+
+GUIDE_REFRESH = 50  # cases between recomputations of the rare-operator set
+
+
+def fuzz_job(converter: str, index: int, seed: int, opset: int | None, max_nodes: int, guided: bool,
+             parent: Case | None = None) -> dict[str, Any]:
+    """The message that asks a worker to make and run the case `index` of `converter`'s seed stream."""
+    return {"kind": "fuzz", "converter": converter, "index": index, "seed": seed, "opset": opset,
+            "max_nodes": max_nodes, "guided": guided, "parent": parent.to_json() if parent is not None else None}
+
+
+class Knowledge:
+    """One worker process's copy of what the campaign has covered, per frontend."""
+
+    def __init__(self) -> None:
+        self.edges: dict[str, set[tuple[str, ...]]] = {}
+        self.ngrams: dict[str, set[tuple[str, ...]]] = {}
+        self.op_counts: dict[str, Counter[str]] = {}
+        self.guides: dict[str, tuple[int, Guide]] = {}  # frontend -> (cases made when computed, guide)
+        self.made: Counter[str] = Counter()
+
+    def learn(self, frontend: str, keys: list[str]) -> None:
+        edges = self.edges.setdefault(frontend, set())
+        ngrams = self.ngrams.setdefault(frontend, set())
+        add_sequences(frontend, keys, edges, ngrams)
+
+    def guide(self, frontend: str) -> Guide:
+        cached = self.guides.get(frontend)
+        if cached is None or self.made[frontend] - cached[0] >= GUIDE_REFRESH:
+            guide = guide_from(frontend, self.op_counts.get(frontend, Counter()),
+                               self.edges.setdefault(frontend, set()), self.ngrams.setdefault(frontend, set()))
+            self.guides[frontend] = cached = (self.made[frontend], guide)
+        return cached[1]
+
+    def count(self, case: Case) -> None:
+        frontend = case.graph.frontend
+        self.made[frontend] += 1
+        self.op_counts.setdefault(frontend, Counter()).update(set(case.graph.op_sequence))
+
+
+def make_case(job: dict[str, Any], knowledge: Knowledge) -> Case:
+    """The case a fuzz job names: a mutant of its parent, else a fresh (guided) graph."""
+    converter = job["converter"]
+    frontend = CONVERTER_FRONTEND[converter]
+    if job.get("learn"):
+        knowledge.learn(frontend, job["learn"])
+    guide = knowledge.guide(frontend) if job["guided"] else None
+    if job.get("parent") is not None:
+        case = mutate_case(Case.from_json(job["parent"]), job["seed"], job["max_nodes"], guide)
+    else:
+        case = generate_case(job["seed"], converter, job["max_nodes"], job["opset"], guide=guide)
+    knowledge.count(case)
+    return case
+
+
+def stand_in_case(job: dict[str, Any]) -> Case:
+    """For a fuzz job whose worker died before it said which case it made: the unguided case of
+    the same seed, so that the loss is still recorded against a concrete, replayable case."""
+    return generate_case(job["seed"], job["converter"], job["max_nodes"], job["opset"])
+
+
+def done_payload(case: Case, case_json: dict[str, Any], outcome: Outcome, index: int | None) -> dict[str, Any]:
+    """What a worker sends back for a fuzz job: the case it made (and its JSON form), the outcome,
+    its coverage keys."""
+    from fuzzconv.coverage import coverage_keys
+
+    return {"case": case_json, "outcome": outcome.to_json(), "index": index,
+            "keys": sorted(coverage_keys(case, outcome))}
