@@ -11,7 +11,7 @@ The universes of `op` and `edge` come from the registry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from fuzzconv import ops
@@ -38,8 +38,8 @@ def source_keys(graph: Graph) -> set[str]:
     types, producer = typed_producers(graph)  # one walk serves edges, n-grams and dtype/rank
     edges = graph_edges(graph, producer)
     keys.update(f"edge:{frontend}:{a}>{b}" for a, b in edges)
-    for length in NGRAM_LENGTHS:
-        keys.update(f"ngram{length}:{frontend}:{'>'.join(path)}" for path in ngrams(edges, length))
+    for length, paths in ngrams_by_length(edges, NGRAM_LENGTHS).items():
+        keys.update(f"ngram{length}:{frontend}:{'>'.join(path)}" for path in paths)
     for node in graph.nodes:
         keys.update(f"attr:{frontend}:{node.op}:{name}={attr_bin(value)}" for name, value in node.attrs)
         if node.args:
@@ -55,19 +55,24 @@ def graph_edges(graph: Graph, producer: dict[str, Node]) -> list[tuple[str, str]
 
 def ngrams(edges: Iterable[tuple[str, str]], length: int) -> set[tuple[str, ...]]:
     """Operator sequences of `length` along paths, from an edge list of op names."""
+    return ngrams_by_length(edges, (length,))[length]
+
+
+def ngrams_by_length(edges: Iterable[tuple[str, str]], lengths: Iterable[int]) -> dict[int, set[tuple[str, ...]]]:
+    """The operator sequences of each length along paths, grown a step at a time from the pairs
+    (each level is a set, so a sequence reached along several paths is extended once)."""
     following: dict[str, set[str]] = {}
     for a, b in edges:
         following.setdefault(a, set()).add(b)
-    return {path for start in following for path in _walks(start, following, length)}
-
-
-def _walks(start: str, following: dict[str, set[str]], length: int) -> Iterator[tuple[str, ...]]:
-    if length == 1:
-        yield (start,)
-        return
-    for nxt in sorted(following.get(start, ())):
-        for rest in _walks(nxt, following, length - 1):
-            yield (start, *rest)
+    wanted = sorted(set(lengths))
+    level: set[tuple[str, ...]] = {(op,) for op in following}
+    found: dict[int, set[tuple[str, ...]]] = {}
+    for length in range(1, (wanted[-1] if wanted else 0) + 1):
+        if length > 1:
+            level = {(*path, nxt) for path in level for nxt in following.get(path[-1], ())}
+        if length in wanted:
+            found[length] = level
+    return found
 
 
 def attr_bin(value: AttrValue) -> str:
@@ -90,8 +95,8 @@ def onnx_graph_keys(model_bytes: bytes | Any) -> tuple[str, ...]:
     made_by = {out: node.op_type for node in model.graph.node for out in node.output}
     edges = [(made_by[name], node.op_type) for node in model.graph.node for name in node.input if name in made_by]
     keys = {f"onnx-edge:{a}>{b}" for a, b in edges}
-    for length in NGRAM_LENGTHS:
-        keys.update(f"onnx-ngram{length}:{'>'.join(path)}" for path in ngrams(edges, length))
+    for length, paths in ngrams_by_length(edges, NGRAM_LENGTHS).items():
+        keys.update(f"onnx-ngram{length}:{'>'.join(path)}" for path in paths)
     return tuple(sorted(keys))
 
 

@@ -121,6 +121,7 @@ class Handle(Protocol):
 HandleFactory = Callable[[str, str], Handle]  # (frontend, role) -> handle
 
 MUTATE_PERCENT = 10  # share of guided cases that mutate a corpus case instead of starting afresh
+FLUSH_EVERY_S = 1.0  # how often repeated bucket hits are written (see Store.flush)
 MAX_PARENTS = 200
 
 
@@ -192,9 +193,13 @@ class Campaign:
             worker.wait_ready()
         self.stats.started = time.monotonic()  # the budget is fuzzing time, worker start-up excluded
         deadline = time.monotonic() + self.config.budget_s
-        last_progress = time.monotonic()
+        last_progress = last_flush = time.monotonic()
+        self.store.defer_hits = True
         try:
             while self._step(deadline):
+                if time.monotonic() - last_flush >= FLUSH_EVERY_S:
+                    last_flush = time.monotonic()
+                    self.store.flush()
                 if time.monotonic() - last_progress >= self.config.progress_every_s:
                     last_progress = time.monotonic()
                     self.on_progress(self)
@@ -331,6 +336,7 @@ class Campaign:
             getattr(self.stats, name).update(totals.get(name, {}))
 
     def _shut_down(self) -> None:
+        self.store.flush()
         for worker in [*self.workers, *self.minimizers.values()]:
             worker.stop()
         in_flight = [title for kind, title in self.jobs.values() if kind == "minimize"]

@@ -257,15 +257,24 @@ def _unseen_first(fitting: list[Op], tail: tuple[str, ...], guide: Guide) -> lis
     return fitting
 
 
-_FITTING: dict[tuple[int, TensorType, str], tuple[Op, ...]] = {}
+_FITTING: dict[tuple[int, int, str, tuple[int, ...], str], tuple[Op, ...]] = {}
+
+
+@functools.lru_cache(maxsize=1)
+def _largest_min_dim() -> int:
+    """The largest minimum size any operator asks of an argument's axis: beyond it, sizes do not
+    change which operators fit."""
+    return max((d for op in ops.all_ops() for arg in op.args for d in arg.min_dims), default=0)
 
 
 def _fitting(candidates: tuple[Op, ...], frontend: str, tensor_type: TensorType, domain: str) -> tuple[Op, ...]:
     """The candidates that can take a tensor of this type and domain as their first argument.
 
     `candidates` is one of the cached tuples of `_all_ops`/`_quiet_ops`, which live as long as
-    the process, so its id is a stable key."""
-    key = (id(candidates), tensor_type, domain)
+    the process, so its id is a stable key. What fits depends on rank, dtype, domain and sizes
+    only up to `_largest_min_dim`, so the key clips sizes there and shapes share entries."""
+    clipped = tuple(min(size, _largest_min_dim()) for size in tensor_type.shape)
+    key = (id(candidates), tensor_type.rank, tensor_type.dtype, clipped, domain)
     found = _FITTING.get(key)
     if found is None:
         if len(_FITTING) > 20_000:

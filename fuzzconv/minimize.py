@@ -42,7 +42,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from itertools import islice
+from itertools import chain, islice
 
 from fuzzconv import ops
 from fuzzconv.case import DATA_MODES, MAX_DIM, AttrValue, Case, CaseError, Graph, GraphInput, Node, TensorType
@@ -498,7 +498,7 @@ def candidates_near(case: Case) -> Iterator[Case]:
     (its default, then neighbouring values), one input dimension (one less, one more), then the
     input data (constant data hides most bugs, so it says least). Not necessarily smaller;
     names of nodes and inputs are kept."""
-    variants = (*attr_variants(case), *dim_variants(case), *data_variants(case))
+    variants = chain(attr_variants(case), dim_variants(case), data_variants(case))  # lazily: each is checked
     return unique(v for v in variants if v is not None and v.id != case.id)
 
 

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import metadata
 from typing import Any
 
@@ -280,14 +280,29 @@ def _is_onnx_op(op_type: str) -> bool:
     return bool(onnx.defs.has(op_type))
 
 
+TOLERANCE_DTYPES = ("float16", "float32", "float64", "int32", "int64", "bool")
+
+
 def _tolerances(case: Case, expected: list[np.ndarray]) -> list[float]:
-    graph_ops = [ops.get(name) for name in set(case.graph.op_sequence)]
-    known = ("float16", "float32", "float64", "int32", "int64", "bool")
-    return [max(op.tol(str(a.dtype) if str(a.dtype) in known else "float32") for op in graph_ops) for a in expected]
+    """Per output, the loosest tolerance any of the graph's operators declares for its dtype."""
+    table = _tolerance_table(frozenset(case.graph.op_sequence))
+    return [table.get(str(a.dtype), table["float32"]) for a in expected]
+
+
+@lru_cache(maxsize=4096)  # bounded: most large graphs have an operator set of their own
+def _tolerance_table(op_names: frozenset[str]) -> dict[str, float]:
+    """dtype -> tolerance for a set of operators (graphs share operator sets, so this is cached)."""
+    graph_ops = [ops.get(name) for name in op_names]
+    return {dtype: max(op.tol(dtype) for op in graph_ops) for dtype in TOLERANCE_DTYPES}
 
 
 def _nondeterministic(case: Case) -> bool:
-    return any(ops.get(name).nondeterministic for name in set(case.graph.op_sequence))
+    return _any_nondeterministic(frozenset(case.graph.op_sequence))
+
+
+@lru_cache(maxsize=4096)
+def _any_nondeterministic(op_names: frozenset[str]) -> bool:
+    return any(ops.get(name).nondeterministic for name in op_names)
 
 
 def _waive_values(diffs: tuple[OutputDiff, ...]) -> tuple[OutputDiff, ...]:

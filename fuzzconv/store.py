@@ -56,6 +56,10 @@ def read_json_object(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _stats_text(stats: dict[str, Any]) -> str:
+    return json.dumps(stats, indent=1, sort_keys=True) + "\n"
+
+
 def bucket_slug(title: str) -> str:
     words = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower()[:72].rstrip("-")
     return f"{words}-{hashlib.sha1(title.encode()).hexdigest()[:8]}"
@@ -73,17 +77,21 @@ class Recorded:
 
 class Store:
     """The output folder's files. A bucket's stats.json is read once and then kept in memory
-    (this process is the folder's one writer while a campaign runs), so a repeated hit costs two
-    atomic writes and no read. A new bucket's files are synced to disk; a repeated hit's stats
-    and log are not: like the campaign database (synchronous=NORMAL) they survive a killed
-    process, and a power cut can at worst cost hit counts the database still holds."""
+    (this process is the folder's one writer while a campaign runs). A new bucket's files are
+    written and synced at once. A repeated hit changes the bucket's stats and its ring of logs;
+    with `defer_hits` (campaigns) those writes wait for the next `flush()`, which the campaign
+    calls every second and when it stops, so a bucket hit fifty times a second is written once.
+    They are atomic but not synced: what a `kill -9` can cost is hit counts of the last second,
+    which the campaign database (one row per case) still holds."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
         self.corpus = out / "corpus"
         self.crashes = out / "crashes"
         self.internal = out / "internal-errors"
-        self._stats: dict[Path, dict[str, Any]] = {}  # bucket folder -> its stats.json as last written
+        self._stats: dict[Path, dict[str, Any]] = {}  # bucket folder -> its stats as last recorded
+        self.defer_hits = False
+        self._pending: dict[Path, str] = {}  # file -> text, written by flush()
 
     def open(self) -> Store:
         """Create the folders or raise StoreError saying why they cannot be used."""
@@ -123,9 +131,23 @@ class Store:
         if known is not None:
             stats["known_issue"] = {"reason": known.reason, "link": known.link}
         ring = (stats["hits"] - 1) % LOG_RING
-        atomic_write(folder / "logs" / f"{ring}.log", self._log_text(case, outcome), durable=new)
-        self._write_stats(folder, stats, durable=new)
+        self._write(folder / "logs" / f"{ring}.log", self._log_text(case, outcome), new)
+        self._stats[folder] = stats
+        self._write(folder / "stats.json", _stats_text(stats), new)
         return Recorded(new, folder)
+
+    def _write(self, path: Path, text: str, new_bucket: bool) -> None:
+        if new_bucket or not self.defer_hits:
+            self._pending.pop(path, None)
+            atomic_write(path, text, durable=new_bucket)
+        else:
+            self._pending[path] = text
+
+    def flush(self) -> None:
+        """Write the repeated hits' stats and logs recorded since the last flush."""
+        pending, self._pending = self._pending, {}
+        for path, text in pending.items():
+            atomic_write(path, text, durable=False)
 
     def _bucket_stats(self, folder: Path) -> dict[str, Any] | None:
         if folder not in self._stats:
@@ -135,8 +157,9 @@ class Store:
             self._stats[folder] = stats
         return dict(self._stats[folder])
 
-    def _write_stats(self, folder: Path, stats: dict[str, Any], durable: bool = True) -> None:
-        atomic_write(folder / "stats.json", json.dumps(stats, indent=1, sort_keys=True) + "\n", durable=durable)
+    def _write_stats(self, folder: Path, stats: dict[str, Any]) -> None:
+        self._pending.pop(folder / "stats.json", None)
+        atomic_write(folder / "stats.json", _stats_text(stats))
         self._stats[folder] = stats
 
     @staticmethod

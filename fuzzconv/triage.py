@@ -38,9 +38,10 @@ def crash_info(exc: BaseException) -> CrashInfo:
     for link in _chain(exc):
         types.append(type(link).__name__)
         messages.append(str(link))
-        for frame in traceback.extract_tb(link.__traceback__):
-            if "/fuzzconv/" not in frame.filename and "<fuzzconv-model>" not in frame.filename:
-                modules.append(frame.filename.replace("\\", "/"))
+        for frame, _ in traceback.walk_tb(link.__traceback__):  # file names only: no source lines read
+            filename = frame.f_code.co_filename
+            if "/fuzzconv/" not in filename and "<fuzzconv-model>" not in filename:
+                modules.append(filename.replace("\\", "/"))
     innermost = _innermost_exception(exc)
     return CrashInfo(
         exc_type=type(innermost).__name__,
