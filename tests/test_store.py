@@ -56,3 +56,24 @@ def test_known_issue_is_marked_with_its_link(tmp_path):
     folder = store.record_finding(case, _finding(case)).folder
     stats = json.loads((folder / "stats.json").read_text())
     assert "tensorflow-onnx/issues" in stats["known_issue"]["link"]
+
+
+def test_deferred_hits_wait_for_flush_and_replays_keep_them(tmp_path):
+    """A campaign's repeated hits are written once per flush; a new bucket is on disk at once."""
+    store = Store(tmp_path).open()
+    store.defer_hits = True
+    cases = [generate_case(seed, "tf2onnx") for seed in range(10, 14)]
+    folder = store.record_finding(cases[0], _finding(cases[0])).folder
+    assert json.loads((folder / "stats.json").read_text())["hits"] == 1  # new: written now
+    for case in cases[1:3]:
+        store.record_finding(case, _finding(case))
+    assert json.loads((folder / "stats.json").read_text())["hits"] == 1
+    assert len(list((folder / "logs").iterdir())) == 1
+    store.record_replay(_finding(cases[0]).title, reproduced=True)  # written now, with the hits so far
+    assert json.loads((folder / "stats.json").read_text())["hits"] == 3
+    store.record_finding(cases[3], _finding(cases[3]))
+    store.flush()
+    stats = json.loads((folder / "stats.json").read_text())
+    assert (stats["hits"], stats["runs"], stats["case_ids"][-1]) == (4, 2, cases[3].id)
+    assert len(list((folder / "logs").iterdir())) == 4
+    assert not list(tmp_path.rglob("*.tmp"))

@@ -188,3 +188,26 @@ def test_each_process_is_shipped_the_learned_keys_it_has_not_had():
     process.send(job, learned)
     assert [m.get("learn") for m in process.conn.sent] == [
         ["edge:torch:a>b"], ["edge:torch:b>c", "ngram3:torch:a>b>c"], None, []]
+
+
+def _mapped_libraries(pid):
+    with open(f"/proc/{pid}/maps") as maps:
+        return maps.read()
+
+
+def test_torch_workers_fork_from_a_warm_server_that_never_loads_tensorflow():
+    """A replacement torch worker is ready in well under the second a fresh interpreter needs to
+    import torch, and neither it nor its fork server has TensorFlow loaded."""
+    worker = WorkerHandle("torch")
+    worker.start()
+    try:
+        worker.submit(generate_case(4, "torch-script"))
+        assert len(_results(worker, 1)) == 1
+        libraries = _mapped_libraries(worker.process.pid)
+        assert "libtorch" in libraries and "tensorflow" not in libraries
+        started = time.monotonic()
+        worker.restart()
+        worker.wait_ready()
+        assert time.monotonic() - started < 0.8
+    finally:
+        worker.stop()
