@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ class Store:
         self.internal = out / "internal-errors"
         self._stats: dict[Path, dict[str, Any]] = {}  # bucket folder -> its stats as last recorded
         self.defer_hits = False
-        self._pending: dict[Path, str] = {}  # file -> text, written by flush()
+        self._pending: dict[Path, Callable[[], str]] = {}  # file -> its text, made and written by flush()
 
     def open(self) -> Store:
         """Create the folders or raise StoreError saying why they cannot be used."""
@@ -121,8 +122,9 @@ class Store:
             atomic_write(folder / "outcome.json", json.dumps(outcome.to_json(), indent=1) + "\n")
             stats = {"title": outcome.title, "hits": 0, "first_seen": now_iso(), "case_ids": []}
         assert stats is not None
+        seen = now_iso()
         stats["hits"] = int(stats.get("hits", 0)) + 1
-        stats["last_seen"] = now_iso()
+        stats["last_seen"] = seen
         stats["converter"] = case.target.converter
         stats["stage"], stats["symptom"] = outcome.stage, outcome.symptom
         stats["versions"] = dict(outcome.versions)
@@ -131,15 +133,17 @@ class Store:
         if known is not None:
             stats["known_issue"] = {"reason": known.reason, "link": known.link}
         ring = (stats["hits"] - 1) % LOG_RING
-        self._write(folder / "logs" / f"{ring}.log", self._log_text(case, outcome), new)
+        self._write(folder / "logs" / f"{ring}.log", lambda: self._log_text(case, outcome, seen), new)
         self._stats[folder] = stats
-        self._write(folder / "stats.json", _stats_text(stats), new)
+        self._write(folder / "stats.json", lambda: _stats_text(stats), new)
         return Recorded(new, folder)
 
-    def _write(self, path: Path, text: str, new_bucket: bool) -> None:
+    def _write(self, path: Path, text: Callable[[], str], new_bucket: bool) -> None:
+        """Write now (a new bucket, synced; or without `defer_hits`), else at the next flush: a
+        file rewritten several times before then is rendered and written once."""
         if new_bucket or not self.defer_hits:
             self._pending.pop(path, None)
-            atomic_write(path, text, durable=new_bucket)
+            atomic_write(path, text(), durable=new_bucket)
         else:
             self._pending[path] = text
 
@@ -147,7 +151,7 @@ class Store:
         """Write the repeated hits' stats and logs recorded since the last flush."""
         pending, self._pending = self._pending, {}
         for path, text in pending.items():
-            atomic_write(path, text, durable=False)
+            atomic_write(path, text(), durable=False)
 
     def _bucket_stats(self, folder: Path) -> dict[str, Any] | None:
         if folder not in self._stats:
@@ -163,9 +167,9 @@ class Store:
         self._stats[folder] = stats
 
     @staticmethod
-    def _log_text(case: Case, outcome: Outcome) -> str:
+    def _log_text(case: Case, outcome: Outcome, seen: str) -> str:
         return "\n".join(
-            [f"case {outcome.case_id} at {now_iso()}", f"title: {outcome.title}", f"decided by: {outcome.decided_by}",
+            [f"case {outcome.case_id} at {seen}", f"title: {outcome.title}", f"decided by: {outcome.decided_by}",
              "", outcome.message, "", "--- converter log ---", outcome.log_tail, "", "--- case ---", case.dumps()]
         )
 

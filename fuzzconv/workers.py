@@ -302,6 +302,7 @@ class _Process:
         self.conn: Connection = parent_conn
         self.spawned_at = time.monotonic()
         self.ready = False
+        self.forked = context.get_start_method() == "forkserver"  # started in milliseconds, sharing its imports
         self.shipped = 0  # how many of the campaign's learned keys this process has been sent
         self.big_case = ""  # a made case too large for the shared buffer, sent as a message
 
@@ -482,11 +483,14 @@ class WorkerHandle:
         return self.cases_done >= self.recycle_after or self.rss_seen > self.memory_limit_bytes
 
     def _start_spare(self) -> None:
-        """Have a replacement process importing or ready: always with `keep_spare`, else once a
-        recycle is near, so that the swap costs no start-up."""
+        """Have a replacement process importing or ready once a recycle is near, so that the swap
+        costs no start-up; with `keep_spare` always, where a process is forked (it costs nothing),
+        and once this slot has lost a process, where it is spawned (TensorFlow takes seconds of
+        CPU to import, worth spending ahead only for a worker that has died or hung before)."""
         near = (self.recycle_after - self.cases_done <= max(1, int(self.recycle_after * SPARE_LEAD))
                 or self.rss_seen > self.memory_limit_bytes * (1 - SPARE_LEAD))
-        if self.spare is None and (near or self.keep_spare):
+        standing = self.keep_spare and self.proc is not None and (self.proc.forked or self.restarts > 0)
+        if self.spare is None and (near or standing):
             self.spare = self._new_process()
         elif self.spare is not None and not self.spare.alive():  # it died importing: try again later
             self.spare = None
@@ -585,7 +589,10 @@ class WorkerHandle:
         """Replace the process, by the spare if one was started; never waits for the new one."""
         self.kill()
         self.restarts += int(count)
-        self.proc, self.spare = self.spare or self._new_process(), None
+        spare = self.spare if self.spare is not None and self.spare.alive() else None
+        if self.spare is not None and spare is None:
+            self.spare.kill()
+        self.proc, self.spare = spare or self._new_process(), None
         self.cases_done = 0
         self.rss_seen = 0
         if self.keep_spare:

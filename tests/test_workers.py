@@ -211,3 +211,26 @@ def test_torch_workers_fork_from_a_warm_server_that_never_loads_tensorflow():
         assert time.monotonic() - started < 0.8
     finally:
         worker.stop()
+
+
+def test_a_spare_stands_ready_where_it_is_cheap_or_has_been_needed():
+    """Forked (torch) slots keep a spare from the first case on; a spawned slot only once it
+    has lost a process, since a spawned spare costs an interpreter's imports."""
+    forked = WorkerHandle("torch", keep_spare=True)
+    forked.start()
+    try:
+        forked.submit(generate_case(5, "torch-script"))
+        assert len(_results(forked, 1)) == 1
+        assert forked.spare is not None and forked.spare.forked
+    finally:
+        forked.stop()
+    spawned = WorkerHandle("keras", keep_spare=True, target=aborting_worker)
+    spawned.start()
+    try:
+        assert spawned.spare is None and not spawned.proc.forked
+        spawned.submit(generate_case(6, "tf2onnx"))
+        [lost] = _results(spawned, 1)
+        assert lost.outcome.symptom == "abort"
+        assert spawned.spare is not None  # the replacement took over and a spare stands behind it
+    finally:
+        spawned.stop()
