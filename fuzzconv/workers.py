@@ -67,7 +67,12 @@ def _warm_up(frontend: str) -> None:
         torch.set_num_threads(1)
     else:
         import keras  # noqa: F401
-        import tensorflow  # noqa: F401
+        import tensorflow
+
+        # One worker per core: TensorFlow's own pools would otherwise spread each worker's ops
+        # (and tf2onnx's graph passes) over every core and make the workers compete.
+        tensorflow.config.threading.set_intra_op_parallelism_threads(1)
+        tensorflow.config.threading.set_inter_op_parallelism_threads(1)
     import onnx  # noqa: F401
     import onnxruntime  # noqa: F401
 
