@@ -2,7 +2,7 @@
 
 Each run is a real campaign: worker processes, the campaign database and the file store in a
 temporary folder. Prints cases/s (wall clock of the fuzzing loop, worker start-up and shut-down
-excluded), the speed-up of 2 workers over 1, the harness overhead: the share of worker wall
+excluded, the drain of the cases still running at the end included: `wall s`), the speed-up of 2 workers over 1, the harness overhead: the share of worker wall
 time spent outside the converter, the source model's run and onnxruntime (that is generation,
 materialization, comparison, storage and IPC), the part of that spent outside the case pipeline
 (generation in the worker, waiting for the parent, IPC), and the parent's CPU time per case.
@@ -59,7 +59,7 @@ def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
     converters = tuple(sys.argv[2:]) or CONVERTERS
     print(f"{'converter':14s} {'workers':>7s} {'cases':>7s} {'cases/s':>9s} {'speed-up':>9s} {'harness':>8s} "
-          f"{'outside':>8s} {'parent ms/case':>15s} {'ops/case':>9s}")
+          f"{'outside':>8s} {'parent ms/case':>15s} {'ops/case':>9s} {'wall s':>7s}")
     for converter in converters:
         runs = [(converter, 8)] + ([("torch-script", NNSMITH_MAX_NODES)] if converter == "torch-script" else [])
         for name, max_nodes in runs:
@@ -80,7 +80,7 @@ def measure(label: str, converter: str, jobs: int, seconds: float, max_nodes: in
     speed_up = f"{rates[jobs] / rates[1]:.2f}x" if jobs == 2 and rates.get(1) else ""
     harness, outside = overhead(stats, jobs)
     print(f"{label:14s} {jobs:7d} {cases:7d} {rates[jobs]:9.2f} {speed_up:>9s} "
-          f"{100 * harness:7.1f}% {100 * outside:7.1f}% {1000 * parent_cpu_s / max(1, cases):15.2f} {nodes:9.2f}", flush=True)
+          f"{100 * harness:7.1f}% {100 * outside:7.1f}% {1000 * parent_cpu_s / max(1, cases):15.2f} {nodes:9.2f} {stats.elapsed_s:7.1f}", flush=True)
 
 
 if __name__ == "__main__":

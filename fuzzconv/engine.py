@@ -231,6 +231,8 @@ class Campaign:
             if result is None:
                 continue
             job = self.jobs.pop(id(worker), ("case", ""))
+            if time.monotonic() >= deadline and hasattr(worker, "drop_queued"):
+                worker.drop_queued()  # time is up: what was queued never started, so it is not run
             if worker.busy:  # it already runs the job prefetched for it
                 self.jobs[id(worker)] = ("case", "")
             elif any(worker is w for w in self.workers) and time.monotonic() < deadline:
@@ -256,7 +258,7 @@ class Campaign:
         """Queue one more job on each fuzz worker (local processes only), so that a worker never
         waits for the parent between cases."""
         for worker in self.workers:
-            if getattr(worker, "can_prefetch", False) and not self.replay_queue[worker.frontend]:
+            while getattr(worker, "can_prefetch", False) and not self.replay_queue[worker.frontend]:
                 worker.prefetch(self._next_job(worker.frontend))  # type: ignore[attr-defined]
 
     def _feed(self) -> None:

@@ -253,6 +253,10 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+# Jobs a worker holds beyond the one it runs: enough to ride out a parent busy for a moment
+# (a database checkpoint, a new bucket's synced files, the once-a-second flush of bucket hits).
+PREFETCH_DEPTH = 2
+
 # A replacement process is started this far ahead of a count-based recycle (a fraction of
 # recycle_after, at least one case) or of the memory limit, so that it has imported its
 # framework by the time it takes over.
@@ -385,11 +389,12 @@ class WorkerHandle:
     target: Callable[..., None] = worker_main
     step_seen: bytes = b""
     python: str | None = None  # another environment's interpreter (`fuzz --python`)
-    # The next job, already sent down the pipe so that the worker starts it the moment the
-    # current one is done, without waiting for the parent: (job, case, time limit).
-    queued: tuple[dict[str, Any], Case | None, float] | None = None
+    # The next jobs, already sent down the pipe so that the worker starts each the moment the
+    # one before is done, without waiting for the parent: (job, case, time limit), in order.
+    queued: list[tuple[dict[str, Any], Case | None, float]] = field(default_factory=list)
     # The current job while its process is still starting: sent once it is ready.
     unsent: bool = False
+    dropped: bool = False  # prefetched jobs were dropped: the process may still be running one
     rss_seen: int = 0  # at the last case's end
     # The campaign's learned coverage keys for this frontend (append-only), shipped with fuzz jobs.
     learned: list[str] = field(default_factory=list)
@@ -435,14 +440,15 @@ class WorkerHandle:
 
     @property
     def can_prefetch(self) -> bool:
-        """Whether `prefetch` may send a job now: running one, nothing queued, not about to be recycled."""
-        return (self.busy and not self.unsent and self.queued is None
-                and self.cases_done + 1 < self.recycle_after)
+        """Whether `prefetch` may send a job now: running one, fewer than PREFETCH_DEPTH queued,
+        not about to be recycled."""
+        return (self.busy and not self.unsent and len(self.queued) < PREFETCH_DEPTH
+                and self.cases_done + 1 + len(self.queued) < self.recycle_after)
 
     def prefetch(self, job: dict[str, Any], case: Case | None = None) -> None:
-        """Send the job to run after the current one; it becomes current when that one is collected."""
+        """Send the job to run after those before it; it becomes current when they are collected."""
         assert self.proc is not None and self.can_prefetch
-        self.queued = (job, case, self.case_timeout_s)
+        self.queued.append((job, case, self.case_timeout_s))
         self.proc.send(job, self.learned)
 
     def submit_minimize(self, case: Case, title: str, max_calls: int, budget_s: float) -> None:
@@ -470,6 +476,8 @@ class WorkerHandle:
         self.proc.step_buffer.value = self.step_seen = b"queued"
         self.started_at = time.monotonic()
         self.proc.send(self.job, self.learned)
+        for job, _, _ in self.queued:  # after a restart: the jobs that went down the old pipe
+            self.proc.send(job, self.learned)
 
     def deadline(self) -> float:
         if self.unsent and self.proc is not None:  # still waiting for a new process
@@ -543,12 +551,11 @@ class WorkerHandle:
         return result
 
     def _promote_queued(self, resend: bool) -> None:
-        """The prefetched job becomes the current one; after a restart it is sent again, since
-        it went down the old process's pipe."""
-        if self.queued is None:
+        """The first prefetched job becomes the current one; after a restart it and those behind
+        it are sent again, since they went down the old process's pipe."""
+        if not self.queued:
             return
-        job, case, limit_s = self.queued
-        self.queued = None
+        job, case, limit_s = self.queued.pop(0)
         if resend:
             self._send(job, case, limit_s)
             return
@@ -605,8 +612,15 @@ class WorkerHandle:
         if self.job is None:
             self._promote_queued(resend=True)
 
+    def drop_queued(self) -> None:
+        """Forget the prefetched jobs (the campaign's time is up): they are never recorded, and
+        `stop` then ends the process at once instead of letting it run them first."""
+        if self.queued:
+            self.queued = []
+            self.dropped = True
+
     def stop(self) -> None:
-        if self.proc is not None:
+        if self.proc is not None and not self.dropped:
             try:
                 self.proc.conn.send(None)
             except (OSError, BrokenPipeError):

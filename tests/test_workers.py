@@ -86,17 +86,18 @@ def _results(worker, count, limit_s=120):
     return results
 
 
-def test_a_prefetched_case_runs_next_and_survives_its_worker_dying():
-    first, second = generate_case(1, "torch-script"), generate_case(2, "torch-script")
+def test_prefetched_cases_run_in_order_and_survive_their_worker_dying():
+    cases = [generate_case(seed, "torch-script") for seed in (1, 2, 3)]
     worker = WorkerHandle("torch")
     worker.start()
     try:
-        worker.submit(first)
-        assert worker.can_prefetch
-        worker.prefetch(case_job(second), second)
-        assert not worker.can_prefetch
-        results = _results(worker, 2)
-        assert [r.case.id for r in results] == [first.id, second.id]
+        worker.submit(cases[0])
+        for case in cases[1:]:
+            assert worker.can_prefetch
+            worker.prefetch(case_job(case), case)
+        assert not worker.can_prefetch  # PREFETCH_DEPTH jobs are queued
+        results = _results(worker, 3)
+        assert [r.case.id for r in results] == [c.id for c in cases]
         assert all(r.outcome is not None and r.outcome.case_id == r.case.id for r in results)
     finally:
         worker.stop()
@@ -104,12 +105,13 @@ def test_a_prefetched_case_runs_next_and_survives_its_worker_dying():
     dying = WorkerHandle("torch", target=aborting_worker)
     dying.start()
     try:
-        dying.submit(first)
-        dying.prefetch(case_job(second), second)
-        results = _results(dying, 2)
-        # the second case went down the dead process's pipe: it was sent again to the new one
-        assert [(r.case.id, r.outcome.symptom) for r in results] == [(first.id, "abort"), (second.id, "abort")]
-        assert dying.restarts == 2
+        dying.submit(cases[0])
+        for case in cases[1:]:
+            dying.prefetch(case_job(case), case)
+        results = _results(dying, 3)
+        # the queued cases went down the dead process's pipe: they were sent again to the new one
+        assert [(r.case.id, r.outcome.symptom) for r in results] == [(c.id, "abort") for c in cases]
+        assert dying.restarts == 3
     finally:
         dying.stop()
 
