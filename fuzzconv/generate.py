@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from fuzzconv import ops
 from fuzzconv.case import (
     CONVERTER_FRONTEND,
+    MAX_DIM,
     AttrValue,
     Case,
     CaseError,
@@ -141,6 +142,8 @@ class _Builder:
             args.append(self.pick_arg(op, arg, tuple(a.type for a in args), pending))
         if len(self.inputs) + len(pending) > MAX_INPUTS:
             return False
+        if any(size > MAX_DIM for graph_input in pending for size in graph_input.type.shape):
+            return False  # an input shaped like a large intermediate: a case file could not hold it
         attrs: dict[str, AttrValue] = {}
         ctx = Ctx(attrs, tuple(a.type for a in args), self.frontend)
         try:

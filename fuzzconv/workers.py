@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from fuzzconv.case import Case, Outcome, canonical_json
+from fuzzconv.case import Case, CaseError, Outcome, canonical_json
 from fuzzconv.triage import title
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -165,13 +165,16 @@ def run_job(job: dict[str, Any], report_stage: Callable[[str], None], knowledge:
     from fuzzconv.pipeline import run_case
 
     case: Case | None = None
+    made: Case | None = None
     try:
         if job["kind"] == "fuzz":
             from fuzzconv.fuzz_job import Knowledge, done_payload, make_case
 
             report_stage("generate")
-            case = make_case(job, knowledge if knowledge is not None else Knowledge())
-            case_json = case.to_json()
+            made = make_case(job, knowledge if knowledge is not None else Knowledge())
+            case_json = made.to_json()
+            Case.from_json(case_json)  # the generator never hands on what a case file may not hold
+            case = made
             publish(canonical_json(case_json))
             outcome = run_case(case, on_stage=report_stage)
             return "fuzzed", json.dumps(done_payload(case, case_json, outcome, job["index"]))
@@ -183,7 +186,8 @@ def run_job(job: dict[str, Any], report_stage: Callable[[str], None], knowledge:
             return "reduced", json.dumps(result)
         return "done", json.dumps(run_case(case, on_stage=report_stage).to_json())
     except Exception:  # fuzzconv's own bug: report it loudly, keep the worker
-        return "error", json.dumps({"traceback": traceback.format_exc(),
+        made_text = f"\n--- the case it made ---\n{made.dumps()}" if case is None and made is not None else ""
+        return "error", json.dumps({"traceback": traceback.format_exc() + made_text,
                                     "case": case.to_json() if case is not None else None})
 
 
@@ -191,7 +195,11 @@ def answer_result(kind: str, payload: str, job: dict[str, Any], case: Case | Non
     """A worker's answer to `job` as a Result; `case` is the job's case when the parent knows it."""
     data = json.loads(payload)
     if kind == "fuzzed":
-        made = Case.from_json(data["case"])
+        try:
+            made = Case.from_json(data["case"])
+        except CaseError as exc:  # the worker checked it; a case that still fails is fuzzconv's bug
+            return Result(stand_in_case(job), None, elapsed_s,
+                          error=f"the worker's case does not load: {exc}\n{json.dumps(data['case'])}")
         return Result(made, Outcome.from_json(data["outcome"]), elapsed_s, index=data.get("index"),
                       keys=tuple(data.get("keys", ())))
     if kind == "error":

@@ -23,6 +23,16 @@ def test_case_json_round_trip(data, frontend, seed):
     load_case_text(case.dumps())  # a generated case passes the full registry check
 
 
+@pytest.mark.parametrize("converter", ["torch-script", "tf2onnx"])
+def test_generated_cases_load_as_case_files(converter):
+    """Every generated case is one a case file may hold. Seed 27815 once gave torch-script an
+    input shaped like a flattened intermediate (4284 > MAX_DIM), which a campaign's parent could
+    not load back from its worker."""
+    for seed in [27815, *range(2000)]:
+        case = generate_case(seed, converter, 8)
+        assert Case.from_json(json.loads(case.dumps())) == case, seed
+
+
 def test_id_is_content_hash():
     case = generate_case(5, "torch-script")
     other_seed = Case(case.graph, case.target, case.data_seed + 1)

@@ -236,3 +236,15 @@ def test_a_spare_stands_ready_where_it_is_cheap_or_has_been_needed():
         assert spawned.spare is not None  # the replacement took over and a spare stands behind it
     finally:
         spawned.stop()
+
+
+def test_a_case_the_parent_cannot_load_is_an_internal_error_not_a_crash():
+    from fuzzconv.workers import answer_result
+
+    job = fuzz_job("torch-script", 0, 5, None, 8, True)
+    case = generate_case(5, "torch-script")
+    data = case.to_json()
+    data["graph"]["inputs"][0]["shape"] = [1, 99999]
+    payload = json.dumps({"case": data, "outcome": {"case_id": case.id, "status": "pass"}, "index": 0, "keys": []})
+    result = answer_result("fuzzed", payload, job, None, 0.1)
+    assert result.outcome is None and "does not load" in result.error and "99999" in result.error
