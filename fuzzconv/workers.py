@@ -196,12 +196,11 @@ def answer_result(kind: str, payload: str, job: dict[str, Any], case: Case | Non
     data = json.loads(payload)
     if kind == "fuzzed":
         try:
-            made = Case.from_json(data["case"])
-        except CaseError as exc:  # the worker checked it; a case that still fails is fuzzconv's bug
+            made, outcome = Case.from_json(data["case"]), Outcome.from_json(data["outcome"])
+        except (CaseError, KeyError, TypeError, ValueError) as exc:  # the worker checked the case; fuzzconv's bug
             return Result(stand_in_case(job), None, elapsed_s,
-                          error=f"the worker's case does not load: {exc}\n{json.dumps(data['case'])}")
-        return Result(made, Outcome.from_json(data["outcome"]), elapsed_s, index=data.get("index"),
-                      keys=tuple(data.get("keys", ())))
+                          error=f"the worker's case does not load: {exc}\n{json.dumps(data.get('case'))}")
+        return Result(made, outcome, elapsed_s, index=data.get("index"), keys=tuple(data.get("keys", ())))
     if kind == "error":
         found = Case.from_json(data["case"]) if data.get("case") else case
         return Result(found or stand_in_case(job), None, elapsed_s, error=data["traceback"])
