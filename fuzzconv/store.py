@@ -162,8 +162,8 @@ class Store:
         return dict(self._stats[folder])
 
     def _write_stats(self, folder: Path, stats: dict[str, Any]) -> None:
-        self._pending.pop(folder / "stats.json", None)
-        atomic_write(folder / "stats.json", _stats_text(stats))
+        """Write a bucket's stats now, synced, superseding any deferred write of them."""
+        self._write(folder / "stats.json", lambda: _stats_text(stats), new_bucket=True)
         self._stats[folder] = stats
 
     @staticmethod

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzconv.case import Case, CaseError, Outcome, canonical_json
+from fuzzconv.fuzz_job import stand_in_case
 from fuzzconv.triage import title
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -208,12 +209,6 @@ def answer_result(kind: str, payload: str, job: dict[str, Any], case: Case | Non
     if kind == "reduced":
         return Result(case, None, elapsed_s, reduced=data)
     return Result(case, Outcome.from_json(data), elapsed_s)
-
-
-def stand_in_case(job: dict[str, Any]) -> Case:
-    from fuzzconv.fuzz_job import stand_in_case as unguided
-
-    return unguided(job)
 
 
 class InterpreterError(Exception):
