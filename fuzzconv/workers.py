@@ -451,7 +451,10 @@ class WorkerHandle:
         """Send the job to run after those before it; it becomes current when they are collected."""
         assert self.proc is not None and self.can_prefetch
         self.queued.append((job, case, self.case_timeout_s))
-        self.proc.send(job, self.learned)
+        try:
+            self.proc.send(job, self.learned)
+        except OSError:  # the process died and `collect` has not seen it yet: it resends the queue
+            pass
 
     def submit_minimize(self, case: Case, title: str, max_calls: int, budget_s: float) -> None:
         """Minimize one bucket's case against its title; the time limit is the budget plus slack."""

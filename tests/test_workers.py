@@ -248,3 +248,23 @@ def test_a_case_the_parent_cannot_load_is_an_internal_error_not_a_crash():
     payload = json.dumps({"case": data, "outcome": {"case_id": case.id, "status": "pass"}, "index": 0, "keys": []})
     result = answer_result("fuzzed", payload, job, None, 0.1)
     assert result.outcome is None and "does not load" in result.error and "99999" in result.error
+
+
+def test_prefetching_to_a_process_that_just_died_does_not_stop_the_campaign():
+    """A worker can die between two looks of the parent; the job queued to it then is sent again."""
+    import os
+    import signal
+
+    cases = [generate_case(seed, "torch-script") for seed in (7, 8)]
+    worker = WorkerHandle("torch")
+    worker.start()
+    try:
+        worker.submit(cases[0])
+        os.kill(worker.process.pid, signal.SIGKILL)
+        worker.process.join(timeout=10)
+        worker.prefetch(case_job(cases[1]), cases[1])  # the pipe is broken: no exception
+        results = _results(worker, 2)
+        assert [(r.case.id, r.outcome.symptom) for r in results][0] == (cases[0].id, "abort")
+        assert results[1].case.id == cases[1].id and results[1].outcome.symptom != "abort"
+    finally:
+        worker.stop()
