@@ -522,27 +522,37 @@ class WorkerHandle:
         if self.proc.step_buffer.value != self.step_seen:
             self.step_seen = self.proc.step_buffer.value
             self.stage = self.step_seen.decode()
+        alive = self.proc.alive()  # asked before reading: all a dead process sent is then in the pipe
         try:
-            while self.proc.conn.poll():
-                kind, payload = self.proc.conn.recv()
-                if kind == "stage":
-                    self.stage = payload
-                elif kind == "case":
-                    self.proc.big_case = payload
-                else:
-                    return self._answered(kind, payload)
+            answer = self._read_answer()
         except (EOFError, OSError):
+            return self._died()
+        if answer is not None:
+            return self._answered(*answer)
+        if not alive:
             return self._died()
         if time.monotonic() > self.deadline():
             return self._hung()
-        if not self.proc.alive():
-            return self._died()
         return None
 
-    def _answered(self, kind: str, payload: str) -> Result:
+    def _read_answer(self) -> tuple[str, str] | None:
+        """Read the worker's messages up to its answer to the current job, if it has sent one."""
+        assert self.proc is not None
+        while self.proc.conn.poll():
+            kind, payload = self.proc.conn.recv()
+            if kind == "stage":
+                self.stage = payload
+            elif kind == "case":
+                self.proc.big_case = payload
+            else:
+                return kind, payload
+        return None
+
+    def _answered(self, kind: str, payload: str, recycle: bool = True) -> Result:
         assert self.job is not None
         self.proc.big_case = ""  # type: ignore[union-attr]
-        return self._finish(answer_result(kind, payload, self.job, self.case, time.monotonic() - self.started_at))
+        return self._finish(answer_result(kind, payload, self.job, self.case, time.monotonic() - self.started_at),
+                            recycle)
 
     def _finish(self, result: Result, recycle: bool = True) -> Result:
         self.job = self.case = None
@@ -575,16 +585,27 @@ class WorkerHandle:
         return self.case or self.proc.made_case() or stand_in_case(self.job)
 
     def _lost(self, symptom: str, reason: str) -> Result:
+        assert self.job is not None
         case = self._lost_case()
         elapsed_s = time.monotonic() - self.started_at
+        index = self.job.get("index") if self.job["kind"] == "fuzz" else None  # its seed stays used
         if self.stage == "generate":  # fuzzconv's own generator hung or crashed the process
-            return self._finish(Result(case, None, elapsed_s, error=f"worker {symptom} ({reason}) while generating"),
-                                recycle=False)
-        return self._finish(Result(case, lost_outcome(case, self.stage, symptom, reason), elapsed_s), recycle=False)
+            return self._finish(Result(case, None, elapsed_s, error=f"worker {symptom} ({reason}) while generating",
+                                       index=index), recycle=False)
+        return self._finish(Result(case, lost_outcome(case, self.stage, symptom, reason), elapsed_s, index=index),
+                            recycle=False)
 
     def _hung(self) -> Result:
-        self.hangs += 1
         self.kill()
+        try:  # it may have answered between the last read and the kill
+            answer = self._read_answer()
+        except (EOFError, OSError):
+            answer = None
+        if answer is not None:
+            result = self._answered(*answer, recycle=False)
+            self.restart(count=False)  # what was queued went down the killed process's pipe
+            return result
+        self.hangs += 1
         result = self._lost("hang", f"no answer within {self.limit_s:g}s")
         self.restart()
         return result

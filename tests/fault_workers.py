@@ -30,3 +30,18 @@ def publishing_aborting_worker(conn, frontend, log_path, step_buffer=None, sys_p
     case_buffer.value = make_case(job, Knowledge()).dumps().encode()
     step_buffer.value = b"convert"
     os.abort()
+
+
+def answering_then_aborting_worker(conn, frontend, log_path, step_buffer=None, sys_path=None, case_buffer=None):
+    """Answers its first job as the real worker does, then dies the moment it takes the next one:
+    both messages are in the pipe before the parent can notice that the process is gone."""
+    import json
+
+    from fuzzconv.workers import run_job
+
+    conn.send(("ready", os.getpid()))
+    first = json.loads(conn.recv())
+    answer = run_job(first, lambda step: None)
+    conn.recv()  # the prefetched second job
+    conn.send(answer)
+    os.abort()

@@ -67,6 +67,7 @@ def test_sigkill_then_resume_loses_nothing_and_stores_nothing_twice(tmp_path):
     ids = [case_id for case_id, _ in after]
     indices = [index for _, index in after]
     assert len(ids) == len(set(ids)), "a case was stored twice"
+    assert None not in indices, "a case of the seed stream was stored without its index"
     assert len(indices) == len(set(indices)), "a seed was used twice"
     assert set(before) <= set(after), "a completed case was lost"
     assert len(after) > len(before), "the resumed run added new cases"

@@ -8,7 +8,8 @@ import pytest
 from fuzzconv.fuzz_job import Knowledge, fuzz_job, make_case
 from fuzzconv.generate import generate_case
 from fuzzconv.workers import WorkerHandle, _Process, case_job
-from tests.fault_workers import aborting_worker, hanging_worker, publishing_aborting_worker
+from tests.fault_workers import (aborting_worker, answering_then_aborting_worker, hanging_worker,
+                                publishing_aborting_worker)
 
 
 def _run_one(worker, case, limit_s=60):
@@ -168,6 +169,41 @@ def test_a_worker_lost_on_a_fuzz_job_is_recorded_against_the_case_it_made():
     assert result.case == expected
     assert (result.outcome.symptom, result.outcome.stage) == ("abort", "conversion")
     assert result.outcome.case_id == expected.id
+    assert result.index == 3  # its seed is used: a resumed campaign never reruns it
+
+
+class _PollLate:
+    """A worker's pipe whose first poll finds nothing and returns only once the process is gone:
+    the worker answered and died between the parent's read and its look at the process."""
+
+    def __init__(self, conn, process):
+        self.conn, self.process, self.first = conn, process, True
+
+    def poll(self, *args):
+        if self.first:
+            self.first = False
+            self.process.join(timeout=60)
+            return False
+        return self.conn.poll(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.conn, name)
+
+
+def test_an_answer_sent_just_before_the_worker_died_is_kept():
+    first, second = (fuzz_job("torch-script", i, 40 + i, None, 8, True) for i in (0, 1))
+    worker = WorkerHandle("torch", target=answering_then_aborting_worker)
+    worker.start()
+    try:
+        worker.submit_fuzz(first)
+        worker.prefetch(second)
+        worker.proc.conn = _PollLate(worker.proc.conn, worker.process)
+        results = _results(worker, 2)
+    finally:
+        worker.stop()
+    assert [r.index for r in results] == [0, 1]
+    assert results[0].outcome is not None and results[0].outcome.symptom != "abort"  # its real answer
+    assert results[1].outcome.symptom == "abort" and worker.aborts == 1
 
 
 class _Pipe:
