@@ -24,8 +24,9 @@ from fuzzconv.case import CONVERTER_FRONTEND, Case, Outcome
 from fuzzconv.compare import verdicts
 from fuzzconv.coverage import coverage_keys
 from fuzzconv.fuzz_job import fuzz_job
+from fuzzconv.seen import SeenSequences
 from fuzzconv.store import Store
-from fuzzconv.workers import Result, WorkerHandle
+from fuzzconv.workers import Result, WorkerHandle, tune_gc
 
 
 @dataclass
@@ -92,7 +93,7 @@ class Handle(Protocol):
     """What the loop needs of a worker, local process or Ray actor."""
 
     frontend: str
-    learned: list[str]  # the campaign's learned coverage keys of this frontend, shipped with fuzz jobs
+    seen: SeenSequences | None  # the campaign's covered operator sequences of this frontend
 
     @property
     def busy(self) -> bool: ...
@@ -160,13 +161,14 @@ class Campaign:
         self.replay_queue: dict[str, list[tuple[Case, str]]] = defaultdict(list)
         self.minimize_queue: dict[str, list[tuple[Case, str]]] = defaultdict(list)
         self.jobs: dict[int, tuple[str, str]] = {}  # id(handle) -> (kind, bucket title)
-        # Per frontend, the operator-pair and 3-gram coverage keys seen so far, in the order they
-        # were first seen: what guided generation in the workers steers away from (fuzzconv.fuzz_job).
-        self.learned: dict[str, list[str]] = {CONVERTER_FRONTEND[c]: [] for c in config.converters}
+        # Per frontend, the operator pairs and 3-grams covered so far, in memory shared with the
+        # workers: what guided generation there steers away from (fuzzconv.seen).
+        self.seen = {frontend: SeenSequences.shared(frontend)
+                     for frontend in sorted({CONVERTER_FRONTEND[c] for c in config.converters})}
         allocation = allocate_workers(config.converters, config.jobs, config.shares)
         self.workers: list[Handle] = [self.make_handle(f, "fuzz") for f, n in allocation.items() for _ in range(n)]
         for worker in self.workers:
-            worker.learned = self.learned[worker.frontend]
+            worker.seen = self.seen[worker.frontend]
         self.minimizers: dict[str, Handle] = {}
         self.parents: dict[str, list[Case]] = defaultdict(list)  # corpus cases to mutate, per converter
 
@@ -187,6 +189,7 @@ class Campaign:
 
     def run(self) -> Stats:
         self._resume()
+        tune_gc()  # what is loaded by now (modules, the resumed coverage) is never collected
         for worker in self.workers:
             worker.spawn()  # all start their imports at once
         for worker in self.workers:
@@ -300,10 +303,9 @@ class Campaign:
         return fuzz_job(converter, index, seed, opset, self.config.max_nodes, self.config.guide, parent)
 
     def _learn(self, keys: set[str]) -> None:
-        """Append each frontend's new operator pairs and 3-grams to what the workers are shipped."""
-        for frontend, learned in self.learned.items():
-            prefixes = (f"edge:{frontend}:", f"ngram3:{frontend}:")
-            learned.extend(sorted(key for key in keys if key.startswith(prefixes)))
+        """Mark each frontend's new operator pairs and 3-grams where the workers read them."""
+        for seen in self.seen.values():
+            seen.add_keys(keys)
 
     def _minimizer(self, frontend: str) -> Handle:
         if frontend not in self.minimizers:

@@ -4,11 +4,11 @@ The parent only decides which converter and seed come next (time shares, the see
 now and then, which corpus case to mutate; generating the graph, running it and computing its
 coverage keys all happen in the worker, so the parent's work per case is storing the result.
 
-Guided generation needs the campaign's seen operator pairs and 3-grams. The parent keeps them
-as an append-only list of coverage keys per frontend and ships each worker process the part it
-has not had yet, inside the next job message (`learn`); a new process gets everything once.
-Operator counts for the rare-operator guide are the worker's own, from the cases it generated:
-workers of one frontend draw from the same distribution, so their counts agree closely.
+Guided generation needs the campaign's seen operator pairs and 3-grams: the parent marks them
+in memory it shares with its workers (fuzzconv.seen), so no job carries them and a new worker
+process knows them all at once. Operator counts for the rare-operator guide are the worker's
+own, from the cases it generated: workers of one frontend draw from the same distribution, so
+their counts agree closely.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from collections import Counter
 from typing import Any
 
 from fuzzconv.case import CONVERTER_FRONTEND, Case, Outcome
-from fuzzconv.generate import Guide, add_sequences, generate_case, guide_from, mutate_case
+from fuzzconv.generate import Guide, generate_case, guide_from, mutate_case
+from fuzzconv.seen import SeenSequences
 
 GUIDE_REFRESH = 50  # cases between recomputations of the rare-operator set
 
@@ -30,25 +31,28 @@ def fuzz_job(converter: str, index: int, seed: int, opset: int | None, max_nodes
 
 
 class Knowledge:
-    """One worker process's copy of what the campaign has covered, per frontend."""
+    """What one process making cases knows of the campaign's coverage, per frontend: the seen
+    sequences (the parent's shared memory, or a private copy) and its own operator counts."""
 
-    def __init__(self) -> None:
-        self.edges: dict[str, set[tuple[str, ...]]] = {}
-        self.ngrams: dict[str, set[tuple[str, ...]]] = {}
+    def __init__(self, seen: dict[str, SeenSequences] | None = None) -> None:
+        self.seen: dict[str, SeenSequences] = dict(seen or {})
         self.op_counts: dict[str, Counter[str]] = {}
         self.guides: dict[str, tuple[int, Guide]] = {}  # frontend -> (cases made when computed, guide)
         self.made: Counter[str] = Counter()
 
+    def sequences(self, frontend: str) -> SeenSequences:
+        if frontend not in self.seen:
+            self.seen[frontend] = SeenSequences(frontend)
+        return self.seen[frontend]
+
     def learn(self, frontend: str, keys: list[str]) -> None:
-        edges = self.edges.setdefault(frontend, set())
-        ngrams = self.ngrams.setdefault(frontend, set())
-        add_sequences(frontend, keys, edges, ngrams)
+        """Mark coverage keys as seen (a process of its own; a worker reads the parent's marks)."""
+        self.sequences(frontend).add_keys(keys)
 
     def guide(self, frontend: str) -> Guide:
         cached = self.guides.get(frontend)
         if cached is None or self.made[frontend] - cached[0] >= GUIDE_REFRESH:
-            guide = guide_from(frontend, self.op_counts.get(frontend, Counter()),
-                               self.edges.setdefault(frontend, set()), self.ngrams.setdefault(frontend, set()))
+            guide = guide_from(frontend, self.op_counts.get(frontend, Counter()), self.sequences(frontend))
             self.guides[frontend] = cached = (self.made[frontend], guide)
         return cached[1]
 
@@ -62,8 +66,6 @@ def make_case(job: dict[str, Any], knowledge: Knowledge) -> Case:
     """The case a fuzz job names: a mutant of its parent, else a fresh (guided) graph."""
     converter = job["converter"]
     frontend = CONVERTER_FRONTEND[converter]
-    if job.get("learn"):
-        knowledge.learn(frontend, job["learn"])
     guide = knowledge.guide(frontend) if job["guided"] else None
     if job.get("parent") is not None:
         case = mutate_case(Case.from_json(job["parent"]), job["seed"], job["max_nodes"], guide)

@@ -10,7 +10,6 @@ import functools
 import itertools
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -30,6 +29,7 @@ from fuzzconv.case import (
 from fuzzconv.frontends.source import domain_satisfied
 from fuzzconv.graphcheck import check_node, typed_producers
 from fuzzconv.ops.spec import Arg, Chooser, Ctx, Op, ShapeError
+from fuzzconv.seen import SeenSequences
 
 T = TypeVar("T")
 
@@ -203,32 +203,19 @@ MUTANT_CHOICES = 64  # a one-change mutant is drawn from this many of a corpus c
 class Guide:
     """What coverage still lacks: operators to favour, and the pairs and 3-grams already seen.
 
-    The two sets are the campaign's own, growing as it runs (read here, never changed)."""
+    `seen` is the campaign's own, growing as it runs (read here, never changed)."""
 
     rare_ops: frozenset[str] = frozenset()
-    seen_edges: AbstractSet[tuple[str, ...]] = frozenset()
-    seen_ngrams: AbstractSet[tuple[str, ...]] = frozenset()
+    seen: SeenSequences | None = None
 
 
-def add_sequences(frontend: str, keys: Iterable[str], edges: set[tuple[str, ...]],
-                  ngrams: set[tuple[str, ...]]) -> None:
-    """Add the frontend's operator pairs and 3-grams among coverage `keys` to `edges` and `ngrams`."""
-    edge, ngram = f"edge:{frontend}:", f"ngram3:{frontend}:"
-    for key in keys:
-        if key.startswith(edge):
-            edges.add(tuple(key[len(edge):].split(">")))
-        elif key.startswith(ngram):
-            ngrams.add(tuple(key[len(ngram):].split(">")))
-
-
-def guide_from(frontend: str, op_counts: Mapping[str, int], edges: AbstractSet[tuple[str, ...]],
-               ngrams: AbstractSet[tuple[str, ...]]) -> Guide:
+def guide_from(frontend: str, op_counts: Mapping[str, int], seen: SeenSequences | None) -> Guide:
     """A frontend's guide: the least used quarter of its operators, and the sequences seen so far."""
     names = [op.name for op in _all_ops(frontend)]
     counts = sorted(op_counts.get(name, 0) for name in names)
     cutoff = counts[len(counts) // 4]
     rare = frozenset(n for n in names if op_counts.get(n, 0) <= cutoff)
-    return Guide(rare, edges, ngrams)
+    return Guide(rare, seen)
 
 
 def _chain_tail(builder: _Builder, tensor: _Tensor) -> tuple[str, ...]:
@@ -244,7 +231,7 @@ def _chain_tail(builder: _Builder, tensor: _Tensor) -> tuple[str, ...]:
 
 def _new_ngrams(fitting: Iterable[Op], tail: tuple[str, ...], guide: Guide) -> list[Op]:
     """The operators that extend a path ending in the two operators `tail` into an uncovered 3-gram."""
-    return [op for op in fitting if (*tail, op.name) not in guide.seen_ngrams]
+    return guide.seen.unseen_after(tail, fitting) if guide.seen is not None else list(fitting)
 
 
 def _unseen_first(fitting: list[Op], tail: tuple[str, ...], guide: Guide) -> list[Op]:
@@ -254,7 +241,7 @@ def _unseen_first(fitting: list[Op], tail: tuple[str, ...], guide: Guide) -> lis
         if fresh:
             return fresh
     if tail:
-        fresh = [op for op in fitting if (tail[-1], op.name) not in guide.seen_edges]
+        fresh = guide.seen.unseen_after(tail[-1:], fitting) if guide.seen is not None else fitting
         if fresh:
             return fresh
     return fitting

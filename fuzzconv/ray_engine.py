@@ -92,8 +92,7 @@ class RayWorkerHandle:
         self.pending: Any = None
         self.case: Case | None = None
         self.index: int | None = None  # the seed-stream index of the fuzz job being run
-        self.learned: list[str] = []
-        self.shipped = 0
+        self.seen: Any = None  # the campaign's covered sequences (fuzzconv.seen), set by the campaign
         self.knowledge: Any = None
         self.stage = ""
         self.limit_s = self.case_timeout_s
@@ -121,10 +120,9 @@ class RayWorkerHandle:
     def submit_fuzz(self, job: dict[str, Any]) -> None:
         from fuzzconv.fuzz_job import Knowledge, make_case
 
-        if self.knowledge is None:
-            self.knowledge = Knowledge()
-        case = make_case({**job, "learn": self.learned[self.shipped:]}, self.knowledge)
-        self.shipped = len(self.learned)
+        if self.knowledge is None:  # cases are made here on the driver, which owns the seen sequences
+            self.knowledge = Knowledge({self.frontend: self.seen} if self.seen is not None else None)
+        case = make_case(job, self.knowledge)
         self.submit(case)
         self.index = job["index"]
 

@@ -26,3 +26,9 @@ torch.set_num_threads(1)
 import fuzzconv.converters.torchscript  # noqa: E402,F401
 import fuzzconv.fuzz_job  # noqa: E402,F401
 import fuzzconv.pipeline  # noqa: E402,F401
+from fuzzconv.ops import all_ops  # noqa: E402
+from fuzzconv.workers import tune_gc  # noqa: E402
+
+all_ops()  # the operator registry
+
+tune_gc()  # before any fork: the children share the frozen imports

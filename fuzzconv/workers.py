@@ -24,6 +24,7 @@ from typing import Any
 
 from fuzzconv.case import Case, CaseError, Outcome, canonical_json
 from fuzzconv.fuzz_job import stand_in_case
+from fuzzconv.seen import SeenSequences
 from fuzzconv.triage import title
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +78,28 @@ def _warm_up(frontend: str) -> None:
     import onnx  # noqa: F401
     import onnxruntime  # noqa: F401
 
+    from fuzzconv.ops import all_ops
+
+    all_ops()  # the operator registry, imported once here rather than on the first case
+    tune_gc()
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector off the imported frameworks: what is loaded by now lives
+    as long as the process (frozen, so no collection walks it again, and a forked child does
+    not touch its pages), and a case allocates hundreds of thousands of objects, most of them
+    freed by reference counting, so the youngest generation is collected less often."""
+    import gc
+
+    if os.environ.get("FUZZCONV_GC_DEFAULT") == "1":  # for comparison in benchmarks
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 50)
+
+
+GC_YOUNG_THRESHOLD = 20_000  # Python's default is 700
+
 
 # A module a worker imports at start, named by this variable: how tests inject a converter
 # that crashes or hangs the process for real (see tests/fault_converters.py).
@@ -84,10 +107,11 @@ PLUGIN_VARIABLE = "FUZZCONV_WORKER_PLUGIN"
 
 
 def worker_main(conn: Connection, frontend: str, log_path: str | None, step_buffer: Any = None,
-                sys_path: list[str] | None = None, case_buffer: Any = None) -> None:
+                sys_path: list[str] | None = None, case_buffer: Any = None, seen_buffer: Any = None) -> None:
     """Serve jobs over `conn`; the current pipeline step is written into the shared `step_buffer`
     (no message per step, so the parent wakes only when a job is done), and the case a fuzz job
     made into `case_buffer`, for the parent to read should this process die or hang on it.
+    `seen_buffer` is the parent's shared memory of covered operator sequences (fuzzconv.seen).
 
     `sys_path` is another interpreter's own module path (`fuzz --python`): multiprocessing gives a
     spawned child the parent's path, so it is put back before any framework is imported."""
@@ -104,8 +128,9 @@ def worker_main(conn: Connection, frontend: str, log_path: str | None, step_buff
 
         importlib.import_module(os.environ[PLUGIN_VARIABLE])
     from fuzzconv.fuzz_job import Knowledge
+    from fuzzconv.seen import SeenSequences
 
-    knowledge = Knowledge()
+    knowledge = Knowledge({frontend: SeenSequences(frontend, seen_buffer)} if seen_buffer is not None else None)
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -296,7 +321,8 @@ class _Process:
     """One worker process. It is spawned at once and ready once it has imported its framework;
     nothing waits for that unless asked to (`wait_ready`), so a restart never stalls the campaign."""
 
-    def __init__(self, frontend: str, log_path: Path | None, target: Callable[..., None], python: str | None) -> None:
+    def __init__(self, frontend: str, log_path: Path | None, target: Callable[..., None], python: str | None,
+                 seen: SeenSequences | None = None) -> None:
         context = _context(frontend, python)
         parent_conn, child_conn = context.Pipe()
         self.frontend, self.log_path = frontend, log_path
@@ -306,7 +332,10 @@ class _Process:
         if python:
             context.set_executable(python)
         args += (foreign_sys_path(python) if python else None,)
-        self.process = context.Process(target=target, args=args, kwargs={"case_buffer": self.case_buffer},
+        kwargs = {"case_buffer": self.case_buffer}
+        if seen is not None:
+            kwargs["seen_buffer"] = seen.buffer
+        self.process = context.Process(target=target, args=args, kwargs=kwargs,
                                        daemon=True, name=f"fuzzconv-{frontend}")
         self.process.start()
         child_conn.close()
@@ -314,7 +343,6 @@ class _Process:
         self.spawned_at = time.monotonic()
         self.ready = False
         self.forked = context.get_start_method() == "forkserver"  # started in milliseconds, sharing its imports
-        self.shipped = 0  # how many of the campaign's learned keys this process has been sent
         self.big_case = ""  # a made case too large for the shared buffer, sent as a message
 
     def check_ready(self) -> bool:
@@ -340,11 +368,7 @@ class _Process:
         while not self.check_ready():
             self.conn.poll(max(0.0, min(1.0, self.spawned_at + READY_TIMEOUT_S - time.monotonic())) + 0.01)
 
-    def send(self, job: dict[str, Any], learned: list[str]) -> None:
-        """Send a job; a fuzz job also takes the learned keys this process has not had yet."""
-        if job["kind"] == "fuzz":
-            job = {**job, "learn": learned[self.shipped:]}
-            self.shipped = len(learned)
+    def send(self, job: dict[str, Any]) -> None:
         self.conn.send(json.dumps(job))
 
     def made_case(self) -> Case | None:
@@ -398,8 +422,9 @@ class WorkerHandle:
     unsent: bool = False
     dropped: bool = False  # prefetched jobs were dropped: the process may still be running one
     rss_seen: int = 0  # at the last case's end
-    # The campaign's learned coverage keys for this frontend (append-only), shipped with fuzz jobs.
-    learned: list[str] = field(default_factory=list)
+    # The campaign's covered operator sequences of this frontend (fuzzconv.seen), shared with
+    # each process so that guided generation in the worker knows them.
+    seen: SeenSequences | None = None
 
     @property
     def process(self) -> Any:
@@ -416,7 +441,7 @@ class WorkerHandle:
         self.cases_done = 0
 
     def _new_process(self) -> _Process:
-        return _Process(self.frontend, self.log_path, self.target, self.python)
+        return _Process(self.frontend, self.log_path, self.target, self.python, self.seen)
 
     def wait_ready(self) -> None:
         """Block until the process has imported its framework (RuntimeError if it cannot)."""
@@ -452,7 +477,7 @@ class WorkerHandle:
         assert self.proc is not None and self.can_prefetch
         self.queued.append((job, case, self.case_timeout_s))
         try:
-            self.proc.send(job, self.learned)
+            self.proc.send(job)
         except OSError:  # the process died and `collect` has not seen it yet: it resends the queue
             pass
 
@@ -480,9 +505,9 @@ class WorkerHandle:
         self.unsent = False
         self.proc.step_buffer.value = self.step_seen = b"queued"
         self.started_at = time.monotonic()
-        self.proc.send(self.job, self.learned)
+        self.proc.send(self.job)
         for job, _, _ in self.queued:  # after a restart: the jobs that went down the old pipe
-            self.proc.send(job, self.learned)
+            self.proc.send(job)
 
     def deadline(self) -> float:
         if self.unsent and self.proc is not None:  # still waiting for a new process

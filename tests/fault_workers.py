@@ -19,7 +19,7 @@ def aborting_worker(conn, frontend, log_path, *args, **kwargs):
     os.abort()
 
 
-def publishing_aborting_worker(conn, frontend, log_path, step_buffer=None, sys_path=None, case_buffer=None):
+def publishing_aborting_worker(conn, frontend, log_path, step_buffer=None, sys_path=None, case_buffer=None, **kwargs):
     """Makes the fuzz job's case and publishes it as the real worker does, then dies in conversion."""
     import json
 
@@ -32,7 +32,8 @@ def publishing_aborting_worker(conn, frontend, log_path, step_buffer=None, sys_p
     os.abort()
 
 
-def answering_then_aborting_worker(conn, frontend, log_path, step_buffer=None, sys_path=None, case_buffer=None):
+def answering_then_aborting_worker(conn, frontend, log_path, step_buffer=None, sys_path=None, case_buffer=None,
+                                   **kwargs):
     """Answers its first job as the real worker does, then dies the moment it takes the next one:
     both messages are in the pipe before the parent can notice that the process is gone."""
     import json

@@ -5,11 +5,17 @@ import time
 
 import pytest
 
+from fuzzconv.coverage import coverage_keys
 from fuzzconv.fuzz_job import Knowledge, fuzz_job, make_case
 from fuzzconv.generate import generate_case
-from fuzzconv.workers import WorkerHandle, _Process, case_job
-from tests.fault_workers import (aborting_worker, answering_then_aborting_worker, hanging_worker,
-                                publishing_aborting_worker)
+from fuzzconv.seen import SeenSequences
+from fuzzconv.workers import WorkerHandle, case_job
+from tests.fault_workers import (
+    aborting_worker,
+    answering_then_aborting_worker,
+    hanging_worker,
+    publishing_aborting_worker,
+)
 
 
 def _run_one(worker, case, limit_s=60):
@@ -136,16 +142,21 @@ def test_a_recycle_swaps_in_a_process_started_ahead_of_time():
         worker.stop()
 
 
-def test_a_fuzz_job_makes_its_case_in_the_worker_with_the_shipped_knowledge():
-    """The worker makes the same case the job names in-process, runs it and sends its coverage keys."""
-    learned = ["edge:torch:relu>tanh", "ngram3:torch:relu>tanh>exp", "op:torch:relu"]
+def test_a_fuzz_job_makes_its_case_in_the_worker_with_the_campaigns_shared_knowledge():
+    """The worker makes the same case the job names in-process, from the sequences the parent
+    marked in shared memory after the worker had started, runs it and sends its coverage keys."""
     job = fuzz_job("torch-script", 7, 1234, None, 8, True)
-    knowledge = Knowledge()
-    expected = make_case({**job, "learn": learned}, knowledge)
-    assert knowledge.edges["torch"] == {("relu", "tanh")} and knowledge.ngrams["torch"] == {("relu", "tanh", "exp")}
-    worker = WorkerHandle("torch", learned=learned)
+    plain = make_case(dict(job), Knowledge())
+    learned = sorted(coverage_keys(plain, None))  # steer the guide away from what it made unguided
+    local = Knowledge()
+    local.learn("torch", learned)
+    expected = make_case(dict(job), local)
+    assert expected != plain  # the knowledge changes the case, so the test below can fail
+    seen = SeenSequences.shared("torch")
+    worker = WorkerHandle("torch", seen=seen)
     worker.start()
     try:
+        seen.add_keys(learned)  # after the process started: it reads the parent's memory, not a copy
         worker.submit_fuzz(job)
         assert worker.case is None  # the parent does not know the case until the worker says
         [result] = _results(worker, 1)
@@ -204,28 +215,6 @@ def test_an_answer_sent_just_before_the_worker_died_is_kept():
     assert [r.index for r in results] == [0, 1]
     assert results[0].outcome is not None and results[0].outcome.symptom != "abort"  # its real answer
     assert results[1].outcome.symptom == "abort" and worker.aborts == 1
-
-
-class _Pipe:
-    def __init__(self):
-        self.sent = []
-
-    def send(self, message):
-        self.sent.append(json.loads(message))
-
-
-def test_each_process_is_shipped_the_learned_keys_it_has_not_had():
-    process = object.__new__(_Process)  # the shipping logic alone, without starting a process
-    process.conn, process.shipped = _Pipe(), 0
-    learned = ["edge:torch:a>b"]
-    job = fuzz_job("torch-script", 0, 1, None, 8, True)
-    process.send(job, learned)
-    learned += ["edge:torch:b>c", "ngram3:torch:a>b>c"]
-    process.send(job, learned)
-    process.send(case_job(generate_case(1, "torch-script")), learned)
-    process.send(job, learned)
-    assert [m.get("learn") for m in process.conn.sent] == [
-        ["edge:torch:a>b"], ["edge:torch:b>c", "ngram3:torch:a>b>c"], None, []]
 
 
 def _mapped_libraries(pid):
