@@ -313,6 +313,9 @@ def _context(frontend: str, python: str | None) -> Any:
     return multiprocessing.get_context("spawn")
 
 
+RSS_EVERY_S = 0.5  # how often a worker's memory is read for the recycling limit
+
+
 # Set to 1 to spawn PyTorch workers afresh too (for comparison, or where forking misbehaves).
 SPAWN_VARIABLE = "FUZZCONV_SPAWN_WORKERS"
 
@@ -421,7 +424,8 @@ class WorkerHandle:
     # The current job while its process is still starting: sent once it is ready.
     unsent: bool = False
     dropped: bool = False  # prefetched jobs were dropped: the process may still be running one
-    rss_seen: int = 0  # at the last case's end
+    rss_seen: int = 0  # at the end of a case, measured at most every RSS_EVERY_S
+    rss_at: float = 0.0
     # The campaign's covered operator sequences of this frontend (fuzzconv.seen), shared with
     # each process so that guided generation in the worker knows them.
     seen: SeenSequences | None = None
@@ -522,7 +526,8 @@ class WorkerHandle:
         return rss_bytes(self.process.pid) if self.process is not None and self.process.is_alive() else 0
 
     def _due_for_recycle(self) -> bool:
-        self.rss_seen = self.rss_bytes()
+        if time.monotonic() - self.rss_at >= RSS_EVERY_S:  # /proc costs more than a fast case's recording
+            self.rss_seen, self.rss_at = self.rss_bytes(), time.monotonic()
         return self.cases_done >= self.recycle_after or self.rss_seen > self.memory_limit_bytes
 
     def _start_spare(self) -> None:
@@ -547,15 +552,16 @@ class WorkerHandle:
         if self.proc.step_buffer.value != self.step_seen:
             self.step_seen = self.proc.step_buffer.value
             self.stage = self.step_seen.decode()
-        alive = self.proc.alive()  # asked before reading: all a dead process sent is then in the pipe
         try:
             answer = self._read_answer()
+            if answer is None and not self.proc.alive():
+                answer = self._read_answer()  # what it sent between that read and its death
+                if answer is None:
+                    return self._died()
         except (EOFError, OSError):
             return self._died()
         if answer is not None:
             return self._answered(*answer)
-        if not alive:
-            return self._died()
         if time.monotonic() > self.deadline():
             return self._hung()
         return None
@@ -657,7 +663,7 @@ class WorkerHandle:
             self.spare.kill()
         self.proc, self.spare = spare or self._new_process(), None
         self.cases_done = 0
-        self.rss_seen = 0
+        self.rss_seen, self.rss_at = 0, 0.0
         if self.keep_spare:
             self._start_spare()
         if self.job is None:

@@ -293,3 +293,24 @@ def test_prefetching_to_a_process_that_just_died_does_not_stop_the_campaign():
         assert results[1].case.id == cases[1].id and results[1].outcome.symptom != "abort"
     finally:
         worker.stop()
+
+
+@pytest.mark.parametrize("limits", [{"recycle_after": 2}, {"memory_limit_bytes": 2**20}])
+def test_a_worker_is_recycled_after_its_cases_or_past_its_memory_limit(limits):
+    """A torch worker holds hundreds of MB, so a 1 MB limit recycles it after its first case; the
+    case that was queued behind goes to the new process and nothing is lost."""
+    cases = [generate_case(seed, "torch-script") for seed in (1, 2, 3)]
+    worker = WorkerHandle("torch", **limits)
+    worker.start()
+    try:
+        first = worker.process.pid
+        worker.submit(cases[0])
+        worker.prefetch(case_job(cases[1]), cases[1])
+        results = _results(worker, 2)  # the second ran on the replacement when the limit was memory
+        worker.submit(cases[2])
+        results += _results(worker, 1)
+    finally:
+        worker.stop()
+    assert [r.case for r in results] == cases
+    assert all(r.outcome is not None for r in results)
+    assert worker.recycles >= 1 and worker.process.pid != first and worker.restarts == 0
