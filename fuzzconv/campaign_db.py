@@ -352,6 +352,16 @@ class CampaignDB:
     def has_case(self, case_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM cases WHERE case_id = ?", (case_id,)).fetchone() is not None
 
+    def stored_ids(self, case_ids: list[str]) -> set[str]:
+        """Those of `case_ids` that are stored."""
+        found: set[str] = set()
+        for start in range(0, len(case_ids), 500):
+            chunk = case_ids[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            found.update(row[0] for row in self.conn.execute(
+                f"SELECT case_id FROM cases WHERE case_id IN ({marks})", chunk))
+        return found
+
     def next_generation_index(self, converter: str) -> int:
         """One past the largest generation index stored for `converter` (0 for a new campaign)."""
         row = self.conn.execute("SELECT MAX(generation_index) FROM cases WHERE converter = ?", (converter,)).fetchone()

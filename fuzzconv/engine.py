@@ -323,8 +323,10 @@ class Campaign:
             self._record(result)
 
     def _resume(self) -> None:
-        """Carry over an earlier run's totals and seeds (database) and coverage (corpus)."""
-        for case in self.store.corpus_cases():
+        """Carry over an earlier run's totals, seeds and coverage (database) and the coverage of
+        corpus cases the database does not hold (curated, or from a campaign without one): a
+        days-long campaign's corpus has millions of files, too many to read at every start."""
+        for case in self.store.corpus_cases(self.db.stored_ids if self.db is not None else None):
             self.stats.coverage |= coverage_keys(case, None)
         if self.db is None:
             self._learn(self.stats.coverage)

@@ -209,9 +209,15 @@ class Store:
         atomic_write(path, error + "\n--- case ---\n" + case.dumps() + "\n")
         return path
 
-    def corpus_cases(self) -> list[Case]:
+    def corpus_cases(self, skip_ids: Callable[[list[str]], set[str]] | None = None) -> list[Case]:
+        """The corpus cases; `skip_ids` names, from a list of case ids (the file names), those
+        not to read (the campaign database already holds their coverage)."""
+        paths = sorted(self.corpus.glob("*/*.json"))
+        if skip_ids is not None:
+            known = skip_ids([path.stem for path in paths])
+            paths = [path for path in paths if path.stem not in known]
         cases = []
-        for path in sorted(self.corpus.glob("*/*.json")):
+        for path in paths:
             try:
                 cases.append(Case.loads(path.read_text()))
             except (ValueError, OSError):

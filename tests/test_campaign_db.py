@@ -118,6 +118,20 @@ def test_next_generation_index_continues_after_the_max(tmp_path):
         assert db.next_generation_index("torch-dynamo") == 0
 
 
+def test_resume_reads_only_the_corpus_files_the_database_does_not_hold(tmp_path):
+    from fuzzconv.store import Store
+
+    store = Store(tmp_path).open()
+    recorded, curated = _case(3), _case(4)
+    for case in (recorded, curated):
+        store.save_corpus(case)
+    with CampaignDB.open(tmp_path / "c.sqlite") as db:
+        db.record_case(recorded, _outcome(recorded), db.start_run(1, ["torch-script"], {}), 0)
+        assert db.stored_ids([recorded.id, curated.id, "0" * 16]) == {recorded.id}
+        assert store.corpus_cases(db.stored_ids) == [curated]
+    assert sorted(c.id for c in store.corpus_cases()) == sorted([recorded.id, curated.id])
+
+
 def test_totals_carry_over_across_reopen(tmp_path):
     path = tmp_path / "c.sqlite"
     with CampaignDB.open(path) as db:
