@@ -128,7 +128,6 @@ def worker_main(conn: Connection, frontend: str, log_path: str | None, step_buff
 
         importlib.import_module(os.environ[PLUGIN_VARIABLE])
     from fuzzconv.fuzz_job import Knowledge
-    from fuzzconv.seen import SeenSequences
 
     knowledge = Knowledge({frontend: SeenSequences(frontend, seen_buffer)} if seen_buffer is not None else None)
     conn.send(("ready", os.getpid()))
