@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fuzzconv.case import Case, Outcome
+from fuzzconv.case import Case, Outcome, canonical_json
 from fuzzconv.known_issues import known_issue
 
 LOG_RING = 5
@@ -201,7 +201,9 @@ class Store:
     def save_corpus(self, case: Case) -> Path:
         path = self.corpus / case.target.converter / f"{case.id}.json"
         if not path.exists():  # a corpus case is saved per new coverage: often, so not synced
-            atomic_write(path, case.dumps() + "\n", durable=False)
+            # Compact: more than half of a young campaign's cases are saved, and the indented
+            # form (kept for the cases in crashes/, which people read) takes Python's slow encoder.
+            atomic_write(path, canonical_json(case.to_json()) + "\n", durable=False)
         return path
 
     def save_internal_error(self, case: Case, error: str) -> Path:
