@@ -47,9 +47,10 @@ SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 10.0
 FIX = "pass --out with a new folder"
 
-# from-version -> function that brings a connection (inside a transaction) to from-version + 1
 WAL_CHECKPOINT_PAGES = 8192  # of 4 KB: see _open_writer
 
+
+# from-version -> function that brings a connection (inside a transaction) to from-version + 1
 def _add_case_coverage_keys(conn: sqlite3.Connection) -> None:
     """Schema 2: each case row also holds its coverage keys (JSON list)."""
     conn.execute("ALTER TABLE cases ADD COLUMN coverage_keys TEXT NOT NULL DEFAULT '[]'")

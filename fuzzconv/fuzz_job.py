@@ -45,10 +45,6 @@ class Knowledge:
             self.seen[frontend] = SeenSequences(frontend)
         return self.seen[frontend]
 
-    def learn(self, frontend: str, keys: list[str]) -> None:
-        """Mark coverage keys as seen (a process of its own; a worker reads the parent's marks)."""
-        self.sequences(frontend).add_keys(keys)
-
     def guide(self, frontend: str) -> Guide:
         cached = self.guides.get(frontend)
         if cached is None or self.made[frontend] - cached[0] >= GUIDE_REFRESH:

@@ -15,6 +15,7 @@ from typing import Any
 
 from fuzzconv.case import Case
 from fuzzconv.engine import CampaignConfig
+from fuzzconv.seen import SeenSequences
 from fuzzconv.workers import READY_TIMEOUT_S, Result, answer_result, case_job, lost_outcome
 
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "OMP_NUM_THREADS": "1"}
@@ -92,7 +93,7 @@ class RayWorkerHandle:
         self.pending: Any = None
         self.case: Case | None = None
         self.index: int | None = None  # the seed-stream index of the fuzz job being run
-        self.seen: Any = None  # the campaign's covered sequences (fuzzconv.seen), set by the campaign
+        self.seen: SeenSequences | None = None  # the campaign's covered sequences, set by the campaign
         self.knowledge: Any = None
         self.stage = ""
         self.limit_s = self.case_timeout_s

@@ -149,7 +149,7 @@ def test_a_fuzz_job_makes_its_case_in_the_worker_with_the_campaigns_shared_knowl
     plain = make_case(dict(job), Knowledge())
     learned = sorted(coverage_keys(plain, None))  # steer the guide away from what it made unguided
     local = Knowledge()
-    local.learn("torch", learned)
+    local.sequences("torch").add_keys(learned)
     expected = make_case(dict(job), local)
     assert expected != plain  # the knowledge changes the case, so the test below can fail
     seen = SeenSequences.shared("torch")
