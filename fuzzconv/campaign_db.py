@@ -384,8 +384,19 @@ class CampaignDB:
 
     # --- coverage --------------------------------------------------------------------------
 
-    def coverage_keys(self) -> set[str]:
-        return {row[0] for row in self.conn.execute("SELECT key FROM coverage")}
+    def coverage_keys(self, prefixes: Iterable[str] | None = None, limit: int | None = None) -> set[str]:
+        """The coverage keys reached (at most `limit` of them), or only those starting with one of `prefixes`."""
+        if prefixes is None:
+            sql = "SELECT key FROM coverage" + (f" LIMIT {int(limit)}" if limit is not None else "")
+            return {row[0] for row in self.conn.execute(sql)}
+        found: set[str] = set()
+        for prefix in prefixes:  # a range of the key index: prefix <= key < prefix + U+10FFFF
+            found.update(row[0] for row in self.conn.execute(
+                "SELECT key FROM coverage WHERE key >= ? AND key < ?", (prefix, prefix + "\U0010ffff")))
+        return found
+
+    def coverage_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM coverage").fetchone()[0])
 
     def add_coverage(self, keys: Iterable[str], case_id: str) -> set[str]:
         """Store the keys not seen before, first seen by `case_id`; return those new keys."""

@@ -68,7 +68,7 @@ class Dashboard:
         stats = campaign.stats
         remaining = max(0.0, self.config.budget_s - stats.elapsed_s)
         return (f"[bold]fuzzconv[/] elapsed {stats.elapsed_s:.0f}s, remaining {remaining:.0f}s; "
-                f"buckets {len(stats.buckets)}; coverage keys {len(stats.coverage)}; corpus +{stats.corpus_saved}; "
+                f"buckets {len(stats.buckets)}; coverage keys {stats.coverage_count}; corpus +{stats.corpus_saved}; "
                 f"replays {stats.replays_run}; minimized {len(stats.minimized)}")
 
     def _converters(self, campaign: Campaign) -> Table:
@@ -124,5 +124,5 @@ def progress_line(campaign: Campaign) -> str:
     invalid = sum(n for (_, s), n in stats.statuses.items() if s == "invalid")
     restarts = sum(getattr(w, "restarts", 0) for w in campaign.workers)
     return (f"[{stats.elapsed_s:6.0f}s] cases {sum(stats.cases.values())} ({per}) findings {findings} "
-            f"buckets {len(stats.buckets)} invalid {invalid} coverage {len(stats.coverage)} "
+            f"buckets {len(stats.buckets)} invalid {invalid} coverage {stats.coverage_count} "
             f"minimized {len(stats.minimized)} worker restarts {restarts}")

@@ -55,6 +55,12 @@ class CampaignConfig:
         return self.shares.get(converter, 1.0)
 
 
+# How many coverage keys the parent keeps in memory when the database holds them all: about
+# 120 MB of strings; a two-worker torch-script campaign passes a million in about 15 minutes,
+# after which keys memory does not hold are looked up in the database.
+COVERAGE_IN_MEMORY = 1_000_000
+
+
 @dataclass
 class Stats:
     started: float = field(default_factory=time.monotonic)
@@ -64,7 +70,10 @@ class Stats:
     stages: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     buckets: dict[str, int] = field(default_factory=dict)
     new_buckets: list[str] = field(default_factory=list)
+    # Coverage keys known to be reached: all of them without a database; with one, whose coverage
+    # table is the whole set, at most COVERAGE_IN_MEMORY of them (a long campaign reaches millions).
     coverage: set[str] = field(default_factory=set)
+    coverage_count: int = 0
     invalid_titles: Counter[str] = field(default_factory=Counter)
     corpus_saved: int = 0
     internal_errors: int = 0
@@ -326,16 +335,23 @@ class Campaign:
         """Carry over an earlier run's totals, seeds and coverage (database) and the coverage of
         corpus cases the database does not hold (curated, or from a campaign without one): a
         days-long campaign's corpus has millions of files, too many to read at every start."""
-        for case in self.store.corpus_cases(self.db.stored_ids if self.db is not None else None):
-            self.stats.coverage |= coverage_keys(case, None)
+        corpus = self.store.corpus_cases(self.db.stored_ids if self.db is not None else None)
         if self.db is None:
+            for case in corpus:
+                self.stats.coverage |= coverage_keys(case, None)
+            self.stats.coverage_count = len(self.stats.coverage)
             self._learn(self.stats.coverage)
             return
         self.run_id = self.db.start_run(self.config.seed, list(self.config.converters), _config_json(self.config))
         for converter in self.config.converters:
             self.counters[converter] = self.db.next_generation_index(converter)
-        self.stats.coverage |= self.db.coverage_keys()
-        self._learn(self.stats.coverage)
+        with self.db.transaction():
+            for case in corpus:  # first seen, for this database, by the corpus case
+                self.db.add_coverage(coverage_keys(case, None), case.id)
+        self.stats.coverage_count = self.db.coverage_count()
+        self.stats.coverage = self.db.coverage_keys(limit=COVERAGE_IN_MEMORY)
+        self._learn(self.db.coverage_keys(prefixes=[f"{kind}:{frontend}:" for frontend in self.seen
+                                                    for kind in ("edge", "ngram3")]))
         totals = self.db.totals()
         self.stats.carried_cases = int(sum(totals.get("cases", {}).values()))
         for name in ("cases", "busy_s", "statuses", "stages", "invalid_titles"):
@@ -409,13 +425,17 @@ class Campaign:
             return set()
 
     def _cover(self, case: Case, outcome: Outcome, all_keys: set[str]) -> None:
-        keys = all_keys - self.stats.coverage
+        unknown = all_keys - self.stats.coverage
+        if not unknown:
+            return
+        # With a database, what memory does not hold is looked up there (past the memory cap).
+        keys = self.db.add_coverage(unknown, case.id) if self.db is not None else unknown
+        if self.db is None or len(self.stats.coverage) < COVERAGE_IN_MEMORY:
+            self.stats.coverage |= unknown
         if not keys:
             return
-        self.stats.coverage |= keys
+        self.stats.coverage_count += len(keys)
         self._learn(keys)
-        if self.db is not None:
-            self.db.add_coverage(keys, case.id)
         if outcome.status == "pass":
             self.store.save_corpus(case)
             self.stats.corpus_saved += 1

@@ -38,7 +38,7 @@ def print_summary(stats: Stats, config: CampaignConfig) -> None:
     if stats.wrong_at_tolerance:
         console.print("compared cases wrong at tolerance " + ", ".join(
             f"{t}: {stats.wrong_at_tolerance[t]}" for t in ("1e-07", "1e-05", "0.001", "0.1")))
-    console.print(f"coverage keys: {len(stats.coverage)}; corpus cases saved: {stats.corpus_saved}; "
+    console.print(f"coverage keys: {stats.coverage_count}; corpus cases saved: {stats.corpus_saved}; "
                   f"replays run: {stats.replays_run}, flaky buckets: {len(stats.flaky)}")
     if stats.minimized:
         sizes = sorted(after for _, after in stats.minimized.values())

@@ -347,3 +347,26 @@ def test_schema_one_database_is_migrated_to_hold_coverage_per_case(tmp_path, mon
         run = db.start_run(1, ["torch-script"], {})
         db.record_case(case, Outcome(case.id, "pass"), run, 0, coverage={"op:torch:relu"})
         assert next(db.iter_cases())["coverage_keys"] == ["op:torch:relu"]
+
+
+def test_past_the_memory_cap_coverage_is_looked_up_in_the_database(tmp_path, monkeypatch):
+    """A long campaign's coverage set lives in the database; the parent keeps a bounded part."""
+    from fuzzconv import engine
+    from fuzzconv.store import Store
+
+    monkeypatch.setattr(engine, "COVERAGE_IN_MEMORY", 3)
+    store = Store(tmp_path).open()
+    with CampaignDB.open(tmp_path / "campaign.sqlite") as db:
+        campaign = engine.Campaign(engine.CampaignConfig(tmp_path, ("torch-script",), 1, seed=1), store, db=db)
+        campaign._resume()
+        saved = []
+        for seed, keys in [(1, {"op:a", "op:b", "op:c", "op:d"}), (2, {"op:a", "op:e"}), (3, {"op:e", "op:f"}),
+                           (4, {"op:b", "op:f"})]:
+            case = _case(seed)
+            before = campaign.stats.corpus_saved
+            campaign._cover(case, _outcome(case), keys)
+            saved.append(campaign.stats.corpus_saved - before)
+        assert len(campaign.stats.coverage) == 4  # capped: e and f were never held in memory
+        assert campaign.stats.coverage_count == db.coverage_count() == 6
+        assert saved == [1, 1, 1, 0]  # e was new for case 2, f for case 3; case 4 added nothing
+        assert db.coverage_keys(prefixes=["op:"]) == {"op:a", "op:b", "op:c", "op:d", "op:e", "op:f"}
