@@ -370,3 +370,68 @@ def test_past_the_memory_cap_coverage_is_looked_up_in_the_database(tmp_path, mon
         assert campaign.stats.coverage_count == db.coverage_count() == 6
         assert saved == [1, 1, 1, 0]  # e was new for case 2, f for case 3; case 4 added nothing
         assert db.coverage_keys(prefixes=["op:"]) == {"op:a", "op:b", "op:c", "op:d", "op:e", "op:f"}
+
+
+def _schema_two_row(db: CampaignDB, case: Case, outcome: Outcome, run: int, keys: list[str]) -> None:
+    """A row the way schema 2 wrote it: plain JSON keys, the whole outcome but its log tail."""
+    import json
+
+    dump = campaign_db._dumps
+    full = outcome.to_json()
+    del full["log_tail"]
+    db.conn.execute(
+        "INSERT INTO cases (case_id, run_id, generation_index, data_seed, converter, frontend, opset, status, "
+        "stage, symptom, title, decided_by, timings, total_s, source_ops, onnx_ops, coverage_keys, node_count, "
+        "versions, finished, case_json, outcome_json) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1.0, ?, ?, ?, "
+        "?, ?, ?, ?, ?)",
+        (case.id, run, case.data_seed, case.target.converter, case.graph.frontend, case.target.opset, outcome.status,
+         outcome.stage, outcome.symptom, outcome.title, outcome.decided_by, dump(full["timings"]),
+         dump(list(case.graph.op_sequence)), dump(list(outcome.onnx_ops)), dump(sorted(keys)), len(case.graph.nodes),
+         dump(dict(outcome.versions)), campaign_db.utc_now(), json.dumps(case.to_json()), dump(full)))
+
+
+def test_schema_two_rows_and_compact_rows_read_back_alike(tmp_path, monkeypatch):
+    """Schema 3 stores a row in a fraction of the bytes; rows of both forms give the same outcome."""
+    from fuzzconv.coverage import coverage_keys
+
+    path = tmp_path / "c.sqlite"
+    with monkeypatch.context() as patch:
+        patch.setattr(campaign_db, "SCHEMA_VERSION", 2)
+        patch.setattr(campaign_db, "MIGRATIONS", {1: campaign_db.MIGRATIONS[1]})
+        with CampaignDB.open(path) as db:
+            db.add_coverage({"op:torch:relu", "onnx:torch-script:Relu"}, "0" * 16)
+    onnx_keys = tuple(sorted({f"onnx-edge:Op{i}>Op{i + 1}" for i in range(40)}
+                             | {f"onnx-ngram3:Op{i}>Op{i + 1}>Op{i + 2}" for i in range(40)}))
+    old, new = _case(11), _case(12)
+    outcomes = {case.id: Outcome(case.id, "finding", "conversion", "wrong-model", "t", "m", "how",
+                                 (OutputDiff("out", True, True, True, 0.5, 1e-3, 1e-4, False, (2,), (2,), "float32",
+                                             "float32"),),
+                                 (("torch", "2.13.0"),), (("convert", 0.25),), ("Relu", "Add"), "log", onnx_keys)
+                for case in (old, new)}
+    keys = {case.id: sorted(coverage_keys(case, outcomes[case.id])) for case in (old, new)}
+    with CampaignDB.open(path) as db:  # migrated to 3
+        assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert "WITHOUT ROWID" in db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'coverage'").fetchone()[0]
+        assert db.coverage_keys() == {"op:torch:relu", "onnx:torch-script:Relu"}
+        run = db.start_run(1, ["torch-script"], {})
+        with db.transaction():
+            _schema_two_row(db, old, outcomes[old.id], run, keys[old.id])
+        db.record_case(new, outcomes[new.id], run, 1, coverage=keys[new.id])
+        sizes = dict(db.conn.execute("SELECT case_id, length(coverage_keys) + length(outcome_json) FROM cases"))
+        rows = {row["case_id"]: row for row in db.iter_cases()}
+    assert sizes[new.id] * 4 < sizes[old.id]
+    for case in (old, new):
+        row = rows[case.id]
+        assert row["coverage_keys"] == keys[case.id]
+        assert Outcome.from_json({**row["outcome"], "log_tail": "log"}) == outcomes[case.id]
+    assert set(rows[old.id]["outcome"]) == set(rows[new.id]["outcome"])
+
+
+def test_a_case_stored_without_its_coverage_keys_keeps_its_onnx_keys(tmp_path):
+    case = _case(13)
+    outcome = Outcome(case.id, "pass", onnx_ops=("Relu",), onnx_keys=("onnx-edge:Relu>Add", "onnx-ngram3:A>B>C"))
+    with CampaignDB.open(tmp_path / "c.sqlite") as db:
+        db.record_case(case, outcome, db.start_run(1, ["torch-script"], {}), 0)
+        [row] = list(db.iter_cases())
+    assert Outcome.from_json(row["outcome"]) == outcome
+    assert row["coverage_keys"] == ["onnx-edge:torch-script:Relu>Add", "onnx-ngram3:torch-script:A>B>C"]
