@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from fuzzconv.engine import CampaignConfig
 
 EXIT_USAGE = 2
+EXIT_STOPPED = 3  # a campaign stopped before its time (low disk); what it stored is kept, and it resumes
 
 # Modules that each add their own subcommands: `add_parser(sub)` registers the parser(s) and sets
 # `func`; they import heavy frameworks only inside that func.
@@ -125,6 +126,8 @@ def fuzz_config(args: argparse.Namespace) -> CampaignConfig:
         raise UsageError("--recycle-after must be at least 1 and --memory-limit at least 256 (MB)")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"-j {args.jobs} is out of range; use 1 or more workers")
+    if args.min_free_disk < 0:
+        raise UsageError(f"--min-free-disk {args.min_free_disk} is negative; give MB to keep free, or 0 for no limit")
     if args.engine == "local" and args.ray_address:
         raise UsageError("--ray-address needs --engine ray")
     python = check_python(args.python) if args.python else None
@@ -138,6 +141,7 @@ def fuzz_config(args: argparse.Namespace) -> CampaignConfig:
         shares=parse_shares(args.share, converters), engine=args.engine, ray_address=args.ray_address,
         recycle_after=args.recycle_after, memory_limit_mb=args.memory_limit,
         opsets=parse_opsets(args.opset, converters), guide=not args.no_guide, python=python,
+        min_free_mb=args.min_free_disk,
     )
 
 
@@ -164,6 +168,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     from fuzzconv.store import Store, StoreError
 
     config = fuzz_config(args)
+    check_free_disk(config)
     try:
         store = Store(config.out).open()
     except StoreError as exc:
@@ -185,7 +190,21 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     if stats.interrupted:
         console.print("interrupted: workers stopped; everything recorded so far is kept")
     print_summary(stats, config)
+    if stats.stopped_for:
+        print(f"fuzzconv: stopped early: {stats.stopped_for}", file=sys.stderr)
+        return EXIT_STOPPED
     return 0
+
+
+def check_free_disk(config: CampaignConfig) -> None:
+    """Refuse to start a campaign on a disk that already has less free space than it keeps."""
+    from fuzzconv.engine import free_disk_mb
+
+    free_mb = free_disk_mb(config.out)
+    if config.min_free_mb and free_mb < config.min_free_mb:
+        raise UsageError(f"the disk of {config.out} has {free_mb} MB free, less than --min-free-disk "
+                         f"{config.min_free_mb} MB; free some space, pass --out on another disk, or lower "
+                         "--min-free-disk")
 
 
 def open_campaign_db(out: Path) -> Any:
@@ -402,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="replace a worker process after this many cases (default 5000)")
     fuzz.add_argument("--memory-limit", type=int, default=3072, metavar="MB",
                       help="replace a worker process whose memory grows past this (default 3072 MB)")
+    fuzz.add_argument("--min-free-disk", type=int, default=1024, metavar="MB",
+                      help="stop cleanly (to resume later) when the output folder's disk has less free space "
+                           "than this; 0 never stops (default 1024 MB)")
     fuzz.add_argument("--replays", type=int, default=3, help="runs of a new bucket's case to measure reliability (default 3)")
     fuzz.add_argument("--python", default=None, metavar="PATH",
                       help="run the workers under another environment's interpreter, e.g. a candidate release")

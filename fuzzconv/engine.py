@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -50,6 +51,7 @@ class CampaignConfig:
     ray_address: str | None = None
     opsets: dict[str, tuple[int, ...]] = field(default_factory=dict)  # converter -> swept opsets; default: its own
     guide: bool = True  # favour uncovered operators and pairs, and mutate corpus cases
+    min_free_mb: int = 1024  # stop cleanly when the output folder's disk has less free space; 0: never
 
     def share(self, converter: str) -> float:
         return self.shares.get(converter, 1.0)
@@ -88,6 +90,7 @@ class Stats:
     mutated: int = 0
     carried_cases: int = 0  # cases of earlier runs of a resumed campaign
     interrupted: bool = False
+    stopped_for: str = ""  # why the campaign stopped before its time, when something made it
     ended: float | None = None  # when the loop stopped, before the workers are shut down
 
     @property
@@ -133,7 +136,16 @@ HandleFactory = Callable[[str, str], Handle]  # (frontend, role) -> handle
 
 MUTATE_PERCENT = 10  # share of guided cases that mutate a corpus case instead of starting afresh
 FLUSH_EVERY_S = 1.0  # how often repeated bucket hits are written (see Store.flush)
+DISK_CHECK_EVERY_S = 5.0  # how often the free space of the output folder's disk is read
 MAX_PARENTS = 200
+
+
+def free_disk_mb(folder: Path) -> int:
+    """Free space, in MB, on the file system that holds `folder` (or its nearest existing parent)."""
+    path = Path(folder).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free // (1024 * 1024)
 
 
 def case_seed(campaign_seed: int, converter: str, index: int) -> int:
@@ -206,10 +218,14 @@ class Campaign:
             worker.wait_ready()
         self.stats.started = time.monotonic()  # the budget is fuzzing time, worker start-up excluded
         deadline = time.monotonic() + self.config.budget_s
-        last_progress = last_flush = time.monotonic()
+        last_progress = last_flush = last_disk = time.monotonic()
         self.store.defer_hits = True
         try:
             while self._step(deadline):
+                if time.monotonic() - last_disk >= DISK_CHECK_EVERY_S:
+                    last_disk = time.monotonic()
+                    if self._disk_low():
+                        deadline = min(deadline, last_disk)  # start no case; record those in flight
                 if time.monotonic() - last_flush >= FLUSH_EVERY_S:
                     last_flush = time.monotonic()
                     self.store.flush()
@@ -222,6 +238,19 @@ class Campaign:
             self.stats.ended = time.monotonic()
             self._shut_down()
         return self.stats
+
+    def _disk_low(self) -> bool:
+        """True, and the reason noted, once the output folder's disk has less than min_free_mb free:
+        a full disk would fail the next write, so the campaign stops while it can still store."""
+        if not self.config.min_free_mb or self.stats.stopped_for:
+            return bool(self.stats.stopped_for)
+        free_mb = free_disk_mb(self.config.out)
+        if free_mb >= self.config.min_free_mb:
+            return False
+        self.stats.stopped_for = (f"the disk of {self.config.out} has {free_mb} MB free, less than --min-free-disk "
+                                  f"{self.config.min_free_mb} MB; free some space, then run the same command "
+                                  "again to resume")
+        return True
 
     def _step(self, deadline: float) -> bool:
         """Feed idle workers, wait a little, record what finished; False once all is done."""

@@ -89,3 +89,33 @@ def test_foreign_database_is_refused_untouched(tmp_path):
     assert "not a fuzzconv campaign database" in run.stderr and "--out" in run.stderr
     assert foreign.read_bytes() == before
     assert json.dumps(sorted(p.name for p in out.iterdir())) == json.dumps(["campaign.sqlite", "corpus", "crashes"])
+
+
+def test_a_disk_running_low_stops_the_campaign_cleanly_and_it_resumes(tmp_path, monkeypatch):
+    """Before a full disk fails a write, the campaign stops starting cases, records those in
+    flight, says why; the same command later resumes it."""
+    from fuzzconv import engine
+    from fuzzconv.campaign_db import CampaignDB
+    from fuzzconv.store import Store
+
+    out = tmp_path / "low-disk"
+    free = iter([5000] * 3)  # MB free at the first three checks, then 100
+    monkeypatch.setattr(engine, "DISK_CHECK_EVERY_S", 1.0)
+    monkeypatch.setattr(engine, "free_disk_mb", lambda folder: next(free, 100))
+
+    def run(budget_s: float):
+        config = engine.CampaignConfig(out, ("torch-script",), budget_s, seed=5, jobs=1, replays=1,
+                                       minimize_budget_s=0, progress_every_s=1e9, min_free_mb=1000)
+        db = CampaignDB.open(out / "campaign.sqlite")
+        stats = engine.Campaign(config, Store(out).open(), db=db).run()
+        with CampaignDB.open(out / "campaign.sqlite", readonly=True) as reader:
+            rows = reader.conn.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
+        return stats, rows
+
+    stats, rows = run(300)
+    assert "100 MB free, less than --min-free-disk 1000 MB" in stats.stopped_for and "resume" in stats.stopped_for
+    assert 2 < stats.elapsed_s < 30  # stopped at the fourth check, not after 300 s
+    assert rows == sum(stats.cases.values()) > 0  # every case run, those in flight included, is stored
+    free = iter([5000] * 1000)
+    resumed, rows_after = run(3)
+    assert not resumed.stopped_for and resumed.carried_cases == rows and rows_after > rows

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,18 @@ def test_bad_duration_on_command_line(stored, capsys):
     code, err = _run(["fuzz", "--time", "soon", "--out", str(folder)], capsys)
     assert code == 2 and "bad duration 'soon'" in err
     assert _unchanged(folder, snapshot)
+
+
+def test_a_disk_below_the_free_space_to_keep_is_refused_before_anything_starts(stored, capsys, monkeypatch):
+    from fuzzconv import engine
+
+    folder, snapshot = stored
+    monkeypatch.setattr(engine.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**12, 10**12, 500 << 20))
+    code, err = _run(["fuzz", "--time", "5s", "--out", str(folder), "--min-free-disk", "600"], capsys)
+    assert code == 2 and "has 500 MB free, less than --min-free-disk 600 MB" in err, err
+    assert _unchanged(folder, snapshot) and not (folder / "campaign.sqlite").exists()
+    code, err = _run(["fuzz", "--time", "5s", "--out", str(folder), "--min-free-disk", "-1"], capsys)
+    assert code == 2 and "--min-free-disk -1 is negative" in err
 
 
 def test_unwritable_output_folder(tmp_path, capsys):
