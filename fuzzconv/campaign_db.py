@@ -138,7 +138,6 @@ _JSON_COLUMNS = {"timings": "timings", "source_ops": "source_ops", "onnx_ops": "
 # Outcome fields a schema-3 row keeps in its own columns, not in outcome_json.
 _OUTCOME_IN_COLUMNS = ("case_id", "status", "stage", "symptom", "title", "decided_by", "timings", "versions",
                        "onnx_ops")
-ONNX_KEY_KINDS = ("onnx-edge", "onnx-ngram3", "onnx-ngram4")  # the kinds of Outcome.onnx_keys
 ZLIB_LEVEL = 1  # 8 KB of keys in 0.06 ms to about 1.1 KB; level 6 saves 15 % more for twice the time
 
 
@@ -545,8 +544,9 @@ def _decode_row(row: dict[str, Any]) -> dict[str, Any]:
     for name in _OUTCOME_IN_COLUMNS:
         outcome.setdefault(name, row[name])
     if "onnx_keys" not in outcome:
-        outcome["onnx_keys"] = [f"{kind}:{key.split(':', 2)[2]}" for key in row["coverage_keys"]
-                                if (kind := key.partition(":")[0]) in ONNX_KEY_KINDS]
+        from fuzzconv.coverage import onnx_keys_from
+
+        outcome["onnx_keys"] = list(onnx_keys_from(row["coverage_keys"]))
     row["outcome"] = outcome
     return row
 

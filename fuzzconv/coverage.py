@@ -20,6 +20,15 @@ from fuzzconv.graphcheck import typed_producers
 
 NGRAM_LENGTHS = (3, 4)
 KINDS = ("op", "edge", "ngram3", "ngram4", "attr", "dtype-rank", "onnx", "onnx-edge", "onnx-ngram3", "onnx-ngram4")
+# The kinds whose new keys earn a passing case a corpus file. Almost every case still reaches
+# some new 3- or 4-gram after hours (in a 4-minute two-worker torch-script campaign, 3 of 4
+# cases of the last minute did), which would make corpus/ millions of files a day; new
+# operators, pairs, attribute bins, dtype/ranks and ONNX ops and pairs grow ever rarer.
+CORPUS_KINDS = frozenset({"op", "edge", "attr", "dtype-rank", "onnx", "onnx-edge"})
+
+
+def earns_corpus_file(new_keys: Iterable[str]) -> bool:
+    return any(key.partition(":")[0] in CORPUS_KINDS for key in new_keys)
 
 
 def coverage_keys(case: Case, outcome: Outcome | None) -> set[str]:
@@ -30,6 +39,15 @@ def coverage_keys(case: Case, outcome: Outcome | None) -> set[str]:
         keys.update(f"onnx:{converter}:{op}" for op in outcome.onnx_ops)
         keys.update(f"{key.split(':', 1)[0]}:{converter}:{key.split(':', 1)[1]}" for key in outcome.onnx_keys)
     return keys
+
+
+ONNX_GRAPH_KINDS = ("onnx-edge", "onnx-ngram3", "onnx-ngram4")  # the kinds of Outcome.onnx_keys
+
+
+def onnx_keys_from(keys: Iterable[str]) -> tuple[str, ...]:
+    """`Outcome.onnx_keys` back from the case's coverage keys (kind:converter:ops -> kind:ops)."""
+    return tuple(sorted({f"{kind}:{key.split(':', 2)[2]}" for key in keys
+                         if (kind := key.partition(":")[0]) in ONNX_GRAPH_KINDS}))
 
 
 def source_keys(graph: Graph) -> set[str]:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from fuzzconv.case import CONVERTER_FRONTEND, Case, Outcome
 from fuzzconv.compare import verdicts
-from fuzzconv.coverage import coverage_keys
+from fuzzconv.coverage import coverage_keys, earns_corpus_file
 from fuzzconv.fuzz_job import fuzz_job
 from fuzzconv.seen import SeenSequences
 from fuzzconv.store import Store
@@ -466,12 +466,13 @@ class Campaign:
             return
         self.stats.coverage_count += len(keys)
         self._learn(keys)
-        if outcome.status == "pass":
-            self.store.save_corpus(case)
-            self.stats.corpus_saved += 1
+        if outcome.status == "pass":  # any new key makes it a parent; a corpus file needs more
             parents = self.parents[case.target.converter]
             parents.append(case)
             del parents[:-MAX_PARENTS]
+            if earns_corpus_file(keys):
+                self.store.save_corpus(case)
+                self.stats.corpus_saved += 1
 
     def _record_minimized(self, title: str, result: Result) -> None:
         if result.reduced is None:  # the minimizer hung, died or hit a bug: the bucket stays as found

@@ -79,8 +79,24 @@ def stand_in_case(job: dict[str, Any]) -> Case:
 
 def done_payload(case: Case, case_json: dict[str, Any], outcome: Outcome, index: int | None) -> dict[str, Any]:
     """What a worker sends back for a fuzz job: the case it made (and its JSON form), the outcome,
-    its coverage keys."""
+    its coverage keys. The outcome's ONNX keys travel only among the coverage keys (they are
+    half the message otherwise); `answer_outcome` puts them back where the parent needs them."""
     from fuzzconv.coverage import coverage_keys
 
-    return {"case": case_json, "outcome": outcome.to_json(), "index": index,
-            "keys": sorted(coverage_keys(case, outcome))}
+    outcome_json = outcome.to_json()
+    del outcome_json["onnx_keys"]
+    return {"case": case_json, "outcome": outcome_json, "index": index, "keys": sorted(coverage_keys(case, outcome))}
+
+
+def answer_outcome(outcome_json: dict[str, Any], keys: tuple[str, ...]) -> Outcome:
+    """The outcome of a fuzz job's answer. A passing case's ONNX keys are left in its coverage
+    keys (the database rebuilds them from there); a finding, whose outcome.json a person
+    reads, gets them back."""
+    outcome = Outcome.from_json(outcome_json)
+    if outcome.status == "pass" or "onnx_keys" in outcome_json:
+        return outcome
+    from dataclasses import replace
+
+    from fuzzconv.coverage import onnx_keys_from
+
+    return replace(outcome, onnx_keys=onnx_keys_from(keys))

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzconv.case import Case, CaseError, Outcome, canonical_json
-from fuzzconv.fuzz_job import stand_in_case
+from fuzzconv.fuzz_job import answer_outcome, stand_in_case
 from fuzzconv.seen import SeenSequences
 from fuzzconv.triage import title
 
@@ -221,11 +221,12 @@ def answer_result(kind: str, payload: str, job: dict[str, Any], case: Case | Non
     data = json.loads(payload)
     if kind == "fuzzed":
         try:
-            made, outcome = Case.from_json(data["case"]), Outcome.from_json(data["outcome"])
+            keys = tuple(data.get("keys", ()))
+            made, outcome = Case.from_json(data["case"]), answer_outcome(data["outcome"], keys)
         except (CaseError, KeyError, TypeError, ValueError) as exc:  # the worker checked the case; fuzzconv's bug
             return Result(stand_in_case(job), None, elapsed_s,
                           error=f"the worker's case does not load: {exc}\n{json.dumps(data.get('case'))}")
-        return Result(made, outcome, elapsed_s, index=data.get("index"), keys=tuple(data.get("keys", ())))
+        return Result(made, outcome, elapsed_s, index=data.get("index"), keys=keys)
     if kind == "error":
         found = Case.from_json(data["case"]) if data.get("case") else case
         return Result(found or stand_in_case(job), None, elapsed_s, error=data["traceback"])

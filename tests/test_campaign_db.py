@@ -435,3 +435,21 @@ def test_a_case_stored_without_its_coverage_keys_keeps_its_onnx_keys(tmp_path):
         [row] = list(db.iter_cases())
     assert Outcome.from_json(row["outcome"]) == outcome
     assert row["coverage_keys"] == ["onnx-edge:torch-script:Relu>Add", "onnx-ngram3:torch-script:A>B>C"]
+
+
+def test_only_structural_coverage_earns_a_corpus_file_while_any_new_key_makes_a_parent(tmp_path):
+    from fuzzconv import engine
+    from fuzzconv.store import Store
+
+    store = Store(tmp_path).open()
+    with CampaignDB.open(tmp_path / "campaign.sqlite") as db:
+        campaign = engine.Campaign(engine.CampaignConfig(tmp_path, ("torch-script",), 1, seed=1), store, db=db)
+        campaign._resume()
+        for seed, keys in [(1, {"op:torch:relu", "ngram3:torch:a>b>c"}), (2, {"ngram3:torch:a>b>d"}),
+                           (3, {"onnx-ngram4:torch-script:A>B>C>D"}), (4, {"onnx-edge:torch-script:A>B"}),
+                           (5, {"ngram3:torch:a>b>d"})]:
+            campaign._cover(_case(seed), _outcome(_case(seed)), keys)
+        files = {path.stem for path in (tmp_path / "corpus").rglob("*.json")}
+        assert files == {_case(1).id, _case(4).id} and campaign.stats.corpus_saved == 2
+        assert [c.id for c in campaign.parents["torch-script"]] == [_case(s).id for s in (1, 2, 3, 4)]
+        assert campaign.stats.coverage_count == db.coverage_count() == 5

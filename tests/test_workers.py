@@ -275,6 +275,26 @@ def test_a_case_the_parent_cannot_load_is_an_internal_error_not_a_crash():
     assert result.outcome is None and "does not load" in result.error and "99999" in result.error
 
 
+def test_a_fuzz_answer_carries_the_onnx_keys_once_and_a_finding_gets_them_back():
+    from dataclasses import replace
+
+    from fuzzconv.case import Outcome
+    from fuzzconv.fuzz_job import done_payload
+    from fuzzconv.workers import answer_result
+
+    job = fuzz_job("torch-script", 0, 5, None, 8, True)
+    case = generate_case(5, "torch-script")
+    onnx_keys = ("onnx-edge:Add>Relu", "onnx-ngram3:Add>Relu>Neg")
+    passed = Outcome(case.id, "pass", onnx_ops=("Add", "Relu", "Neg"), onnx_keys=onnx_keys)
+    found = replace(passed, status="finding", stage="conversion", symptom="wrong-model", title="t")
+    for outcome in (passed, found):
+        payload = json.dumps(done_payload(case, case.to_json(), outcome, 0))
+        assert payload.count("Add>Relu>Neg") == 1
+        result = answer_result("fuzzed", payload, job, None, 0.1)
+        assert "onnx-ngram3:torch-script:Add>Relu>Neg" in result.keys
+        assert result.outcome == (found if outcome is found else replace(passed, onnx_keys=()))
+
+
 def test_prefetching_to_a_process_that_just_died_does_not_stop_the_campaign():
     """A worker can die between two looks of the parent; the job queued to it then is sent again."""
     import os
