@@ -2,8 +2,8 @@
 
 Runs a two-worker torch-script campaign (the settings of benchmarks/throughput.py) for SECONDS in a temporary
 folder, then prints the database's bytes per case by table (SQLite's dbstat), the coverage keys
-reached, the corpus files written per minute and the disk they take, and what that comes to in
-a day at this rate. For a ratio in the same run, the campaign's rows are also written again the
+reached, the corpus files written and the disk they take, and what that comes to in a day at
+the rates of the run's last quarter. For a ratio in the same run, the campaign's rows are also written again the
 way schema 2 stored them (plain JSON coverage keys, the whole outcome in outcome_json, a coverage
 table with a rowid) into a second file. Not part of the test suite.
 Usage: python benchmarks/storage.py [SECONDS]
@@ -16,6 +16,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from fuzzconv import campaign_db
@@ -67,14 +68,20 @@ def schema_two_copy(source: Path, target: Path) -> None:
     conn.close()
 
 
-def corpus_disk(folder: Path) -> tuple[int, int, int]:
-    """(files, bytes of content, bytes of disk blocks) under `folder`."""
-    files = content = disk = 0
+def corpus_disk(folder: Path, since: float) -> tuple[int, int, int, int]:
+    """(files, bytes of content, bytes of disk blocks, files written after `since`) under `folder`."""
+    files = content = disk = late = 0
     for root, _, names in os.walk(folder):
         for name in names:
             info = os.stat(os.path.join(root, name))
             files, content, disk = files + 1, content + info.st_size, disk + info.st_blocks * 512
-    return files, content, disk
+            late += info.st_mtime >= since
+    return files, content, disk, late
+
+
+def keys_since(path: Path, since: str) -> int:
+    with CampaignDB.open(path, readonly=True) as db:
+        return int(db.conn.execute("SELECT COUNT(*) FROM coverage WHERE first_seen >= ?", (since,)).fetchone()[0])
 
 
 def main() -> None:
@@ -86,6 +93,7 @@ def main() -> None:
         campaign = Campaign(config, Store(out).open(), db=CampaignDB.open(out / FILENAME))
         cpu = time.process_time()
         stats = campaign.run()
+        wall_started = time.time() - (time.monotonic() - stats.started)
         cpu = time.process_time() - cpu
         cases = sum(stats.cases.values())
         per_day = DAY_S / stats.elapsed_s
@@ -102,14 +110,25 @@ def main() -> None:
                   f"schema 2: {old.get(name, 0) / cases:8.0f} B/case")
         total_now, total_old = sum(now.values()), sum(old.values())
         print(f"  database   schema {campaign_db.SCHEMA_VERSION}: {total_now / cases:8.0f} B/case   schema 2: "
-              f"{total_old / cases:8.0f} B/case   ratio {total_old / max(1, total_now):.2f}x; "
-              f"a day at this rate: {total_now * per_day / 1e9:.1f} GB against {total_old * per_day / 1e9:.1f} GB")
-        files, content, disk = corpus_disk(out / "corpus")
-        minutes = stats.elapsed_s / 60
+              f"{total_old / cases:8.0f} B/case   ratio {total_old / max(1, total_now):.2f}x")
+        # New coverage keys and corpus files slow down as a campaign goes on: a day is projected
+        # from the rates of the run's last quarter (still an overestimate), rows from the whole run.
+        quarter_s = stats.elapsed_s / 4
+        late_keys = keys_since(out / FILENAME, utc_iso(wall_started + 3 * quarter_s))
+        key_bytes = now.get("coverage", 0) / max(1, stats.coverage_count)
+        day_gb = (now.get("cases", 0) / cases * cases * per_day + key_bytes * late_keys * DAY_S / quarter_s) / 1e9
+        print(f"  coverage   {late_keys / quarter_s * 60:.0f} new keys/min in the last quarter, "
+              f"{key_bytes:.0f} B each; a day at these rates: about {day_gb:.0f} GB")
+        files, content, disk, late = corpus_disk(out / "corpus", wall_started + 3 * quarter_s)
         print(f"  corpus     {files} files ({100 * stats.corpus_saved / max(1, cases):.0f} % of cases), "
-              f"{files / minutes:.0f} files/min, {content / max(1, files):.0f} B each, "
-              f"{disk / max(1, files):.0f} B of disk each; a day: {files * per_day / 1e6:.2f} M files, "
-              f"{disk * per_day / 1e9:.1f} GB")
+              f"{content / max(1, files):.0f} B each, {disk / max(1, files):.0f} B of disk each; "
+              f"{late / quarter_s * 60:.0f} files/min in the last quarter, so at most "
+              f"{late * DAY_S / quarter_s / 1e6:.2f} M files a day")
+
+
+def utc_iso(epoch_s: float) -> str:
+    """A time in the database's format (UTC ISO-8601 with milliseconds)."""
+    return datetime.fromtimestamp(epoch_s, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ class Handle(Protocol):
 HandleFactory = Callable[[str, str], Handle]  # (frontend, role) -> handle
 
 MUTATE_PERCENT = 10  # share of guided cases that mutate a corpus case instead of starting afresh
-FLUSH_EVERY_S = 1.0  # how often repeated bucket hits are written (see Store.flush)
+FLUSH_EVERY_S = 5.0  # how often repeated bucket hits are written (see Store.flush); every case is in the database
 DISK_CHECK_EVERY_S = 5.0  # how often the free space of the output folder's disk is read
 MAX_PARENTS = 200
 

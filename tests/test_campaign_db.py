@@ -453,3 +453,25 @@ def test_only_structural_coverage_earns_a_corpus_file_while_any_new_key_makes_a_
         assert files == {_case(1).id, _case(4).id} and campaign.stats.corpus_saved == 2
         assert [c.id for c in campaign.parents["torch-script"]] == [_case(s).id for s in (1, 2, 3, 4)]
         assert campaign.stats.coverage_count == db.coverage_count() == 5
+
+
+def test_resume_totals_and_status_read_indexes_not_rows(tmp_path):
+    """On a days-long campaign's millions of rows, the totals a resume carries over and what
+    `fuzzconv status` shows must come from covering indexes, not from reading every row."""
+    path = tmp_path / "c.sqlite"
+    with CampaignDB.open(path) as db:
+        run = db.start_run(1, ["torch-script"], {})
+        for seed in range(3):
+            db.record_case(_case(seed), _outcome(_case(seed), "finding", "t", "conversion", "crash"), run, seed)
+    with CampaignDB.open(path, readonly=True) as db:
+        statements: list[str] = []
+        db.conn.set_trace_callback(statements.append)
+        db.totals()
+        db.summary()
+        db.conn.set_trace_callback(None)
+        reading_rows = {}
+        for sql in {s for s in statements if "FROM cases" in s}:
+            plan = [row[3] for row in db.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+            if any(step.startswith(("SCAN cases", "SEARCH cases")) and "COVERING INDEX" not in step for step in plan):
+                reading_rows[sql] = plan
+    assert len(statements) > 8 and not reading_rows, reading_rows
