@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from fuzzconv.engine import CampaignConfig
 
 EXIT_USAGE = 2
-EXIT_STOPPED = 3  # a campaign stopped before its time (low disk); what it stored is kept, and it resumes
+EXIT_STOPPED = 3  # a campaign stopped before its time (low or full disk); what it stored is kept; it resumes
 
 # Modules that each add their own subcommands: `add_parser(sub)` registers the parser(s) and sets
 # `func`; they import heavy frameworks only inside that func.
@@ -191,7 +191,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         console.print("interrupted: workers stopped; everything recorded so far is kept")
     print_summary(stats, config)
     if stats.stopped_for:
-        print(f"fuzzconv: stopped early: {stats.stopped_for}", file=sys.stderr)
+        lost = f" ({stats.unstored} finished cases could not be stored)" if stats.unstored else ""
+        print(f"fuzzconv: stopped early: {stats.stopped_for}{lost}", file=sys.stderr)
         return EXIT_STOPPED
     return 0
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sqlite3
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -91,6 +92,7 @@ class Stats:
     carried_cases: int = 0  # cases of earlier runs of a resumed campaign
     interrupted: bool = False
     stopped_for: str = ""  # why the campaign stopped before its time, when something made it
+    unstored: int = 0  # finished cases lost because storing them failed (disk full)
     ended: float | None = None  # when the loop stopped, before the workers are shut down
 
     @property
@@ -224,11 +226,12 @@ class Campaign:
             while self._step(deadline):
                 if time.monotonic() - last_disk >= DISK_CHECK_EVERY_S:
                     last_disk = time.monotonic()
-                    if self._disk_low():
-                        deadline = min(deadline, last_disk)  # start no case; record those in flight
+                    self._disk_low()
                 if time.monotonic() - last_flush >= FLUSH_EVERY_S:
                     last_flush = time.monotonic()
-                    self.store.flush()
+                    self._storing(self.store.flush)
+                if self.stats.stopped_for:
+                    deadline = min(deadline, time.monotonic())  # start no case; record those in flight
                 if time.monotonic() - last_progress >= self.config.progress_every_s:
                     last_progress = time.monotonic()
                     self.on_progress(self)
@@ -288,13 +291,30 @@ class Campaign:
 
     def _dispatch_all(self, finished: list[tuple[tuple[str, str], Result]]) -> None:
         """Record what finished in one loop turn; its database rows land in one commit."""
-        if self.db is None:
-            for job, result in finished:
-                self._dispatch(job, result)
-            return
-        with self.db.transaction():
-            for job, result in finished:
-                self._dispatch(job, result)
+        def record() -> None:
+            if self.db is None:
+                for job, result in finished:
+                    self._dispatch(job, result)
+                return
+            with self.db.transaction():
+                for job, result in finished:
+                    self._dispatch(job, result)
+
+        if not self._storing(record):
+            self.stats.unstored += sum(kind == "case" for (kind, _), _ in finished)
+
+    def _storing(self, write: Callable[[], None]) -> bool:
+        """Run a write to the database or the store; if the disk is full or the file system
+        refuses, stop the campaign cleanly (what was committed stays) instead of crashing."""
+        try:
+            write()
+            return True
+        except (sqlite3.OperationalError, OSError) as exc:
+            if not self.stats.stopped_for:
+                self.stats.stopped_for = (f"cannot store results in {self.config.out} ({type(exc).__name__}: {exc}); "
+                                          "what was stored before is kept: free some space or fix the folder, then "
+                                          "run the same command again to resume")
+            return False
 
     def _prefetch(self) -> None:
         """Queue one more job on each fuzz worker (local processes only), so that a worker never
@@ -388,14 +408,15 @@ class Campaign:
             getattr(self.stats, name).update(totals.get(name, {}))
 
     def _shut_down(self) -> None:
-        self.store.flush()
+        self._storing(self.store.flush)
         for worker in [*self.workers, *self.minimizers.values()]:
             worker.stop()
         in_flight = [title for kind, title in self.jobs.values() if kind == "minimize"]
         self.stats.unminimized += in_flight + [t for q in self.minimize_queue.values() for _, t in q]
         if self.db is not None:
             if self.run_id is not None:
-                self.db.end_run(self.run_id)
+                run_id = self.run_id
+                self._storing(lambda: self.db.end_run(run_id) if self.db is not None else None)
             self.db.close()
 
     # --- recording -------------------------------------------------------------------------

@@ -119,3 +119,33 @@ def test_a_disk_running_low_stops_the_campaign_cleanly_and_it_resumes(tmp_path, 
     free = iter([5000] * 1000)
     resumed, rows_after = run(3)
     assert not resumed.stopped_for and resumed.carried_cases == rows and rows_after > rows
+
+
+def test_a_full_disk_mid_campaign_stops_it_cleanly_keeping_what_was_stored(tmp_path, monkeypatch):
+    """SQLite raising 'database or disk is full' (what a full disk does to a commit) stops the
+    campaign with the reason, instead of a traceback; every row committed before stays."""
+    import sqlite3 as sqlite
+
+    from fuzzconv import engine
+    from fuzzconv.campaign_db import CampaignDB
+    from fuzzconv.store import Store
+
+    out = tmp_path / "full"
+    calls = {"n": 0}
+    real = CampaignDB.record_case
+
+    def record_case(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 20:
+            raise sqlite.OperationalError("database or disk is full")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(CampaignDB, "record_case", record_case)
+    config = engine.CampaignConfig(out, ("torch-script",), 300, seed=6, jobs=1, replays=1, minimize_budget_s=0,
+                                   progress_every_s=1e9)
+    stats = engine.Campaign(config, Store(out).open(), db=CampaignDB.open(out / "campaign.sqlite")).run()
+    assert "database or disk is full" in stats.stopped_for and "resume" in stats.stopped_for
+    assert stats.elapsed_s < 60 and stats.unstored >= 1
+    with CampaignDB.open(out / "campaign.sqlite", readonly=True) as db:
+        assert db.conn.execute("SELECT COUNT(*) FROM cases").fetchone()[0] == 20
+        assert db.conn.execute("SELECT ended FROM runs").fetchone()[0] is not None
