@@ -26,8 +26,9 @@ stream of its JSON (sorted keys share long prefixes: 8 KB of text becomes about 
 outcome_json leaves out what the row's columns already hold (status ... decided_by, timings,
 versions, onnx_ops) and the converted graph's keys, which are the case's `onnx-edge`,
 `onnx-ngram3` and `onnx-ngram4` coverage keys. `iter_cases` puts them back, so a reader gets
-the same full outcome from rows of either form. The coverage table has no separate rowid, and
-two covering indexes, cases_totals (converter, status, stage, symptom, total_s) and
+the same full outcome from rows of either form. The coverage table is append-only: coverage(key,
+hash, first_case_id, first_seen), no index, kept unique by the writer (fuzzconv.key_hashes). Two
+covering indexes, cases_totals (converter, status, stage, symptom, total_s) and
 cases_titles (status, title, finished), replace three that made totals read every row.
 
 Times are UTC ISO-8601 text with milliseconds, so they sort as text. An older schema is
@@ -69,15 +70,21 @@ def _add_case_coverage_keys(conn: sqlite3.Connection) -> None:
 
 def _compact_rows(conn: sqlite3.Connection) -> None:
     """Schema 3: new rows are written compact (see the module's docstring; older rows stay as
-    they are and are read as before), and the coverage table becomes a WITHOUT ROWID table,
-    which keeps each key once instead of in the table and again in its index."""
-    conn.execute("""CREATE TABLE coverage_by_key (
-        key TEXT PRIMARY KEY,
+    they are and are read as before), and the coverage table becomes append-only: no index on
+    the key (each new key cost a random page write of that index), each key with its 64-bit
+    hash, by which the writer keeps keys unique (fuzzconv.key_hashes)."""
+    from fuzzconv.key_hashes import key_hash
+
+    conn.create_function("fuzzconv_key_hash", 1, key_hash, deterministic=True)
+    conn.execute("""CREATE TABLE coverage_appended (
+        key TEXT NOT NULL,
+        hash INTEGER NOT NULL,
         first_case_id TEXT NOT NULL,
-        first_seen TEXT NOT NULL) WITHOUT ROWID""")
-    conn.execute("INSERT INTO coverage_by_key SELECT key, first_case_id, first_seen FROM coverage ORDER BY key")
+        first_seen TEXT NOT NULL)""")
+    conn.execute("INSERT INTO coverage_appended SELECT key, fuzzconv_key_hash(key), first_case_id, first_seen "
+                 "FROM coverage ORDER BY rowid")
     conn.execute("DROP TABLE coverage")
-    conn.execute("ALTER TABLE coverage_by_key RENAME TO coverage")
+    conn.execute("ALTER TABLE coverage_appended RENAME TO coverage")
     # Indexes that answer the totals of a resume and `fuzzconv status` without reading rows: on
     # a million rows (about 4 hours of two workers) those queries took 6-10 s, now 1-2 s.
     for name in ("cases_converter_status", "cases_status_title", "cases_stage_symptom"):
@@ -305,6 +312,7 @@ class CampaignDB:
         self.conn = conn
         self.readonly = readonly
         self._depth = 0
+        self._hashes: Any = None  # KeyHashes of the stored coverage keys, loaded by the first add_coverage
 
     @classmethod
     def open(cls, path: Path, readonly: bool = False) -> CampaignDB:
@@ -418,33 +426,43 @@ class CampaignDB:
     # --- coverage --------------------------------------------------------------------------
 
     def coverage_keys(self, prefixes: Iterable[str] | None = None, limit: int | None = None) -> set[str]:
-        """The coverage keys reached (at most `limit` of them), or only those starting with one of `prefixes`."""
+        """The coverage keys reached (at most `limit` of them, the earliest first), or only
+        those starting with one of `prefixes` (one pass over the table)."""
         if prefixes is None:
-            sql = "SELECT key FROM coverage" + (f" LIMIT {int(limit)}" if limit is not None else "")
+            sql = "SELECT key FROM coverage ORDER BY rowid" + (f" LIMIT {int(limit)}" if limit is not None else "")
             return {row[0] for row in self.conn.execute(sql)}
-        found: set[str] = set()
-        for prefix in prefixes:  # a range of the key index: prefix <= key < prefix + U+10FFFF
-            found.update(row[0] for row in self.conn.execute(
-                "SELECT key FROM coverage WHERE key >= ? AND key < ?", (prefix, prefix + "\U0010ffff")))
-        return found
+        ranges = [(prefix, prefix + "\U0010ffff") for prefix in prefixes]  # prefix <= key < prefix + U+10FFFF
+        if not ranges:
+            return set()
+        where = " OR ".join("(key >= ? AND key < ?)" for _ in ranges)
+        return {row[0] for row in self.conn.execute(f"SELECT key FROM coverage WHERE {where}",
+                                                    [bound for pair in ranges for bound in pair])}
 
     def coverage_count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM coverage").fetchone()[0])
+        """Keys are only ever appended, so the last rowid counts them without reading the table."""
+        return int(self.conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM coverage").fetchone()[0])
 
     def add_coverage(self, keys: Iterable[str], case_id: str) -> set[str]:
-        """Store the keys not seen before, first seen by `case_id`; return those new keys."""
+        """Store the keys not seen before, first seen by `case_id`; return those new keys.
+
+        Whether a key was seen is read from the hashes of every stored key, loaded at the first
+        call; a transaction that rolls back afterwards leaves them marked here (the campaign
+        stops on a failed write, and the next run reloads them from the file)."""
+        from fuzzconv.key_hashes import KeyHashes, key_hash
+
+        if self._hashes is None:
+            self._hashes = KeyHashes(hash_value for (hash_value,) in self.conn.execute("SELECT hash FROM coverage"))
         wanted = sorted(set(keys))
+        hashes = [key_hash(key) for key in wanted]
+        new = [(key, value) for key, value, fresh in zip(wanted, hashes, self._hashes.unseen(hashes)) if fresh]
+        if not new:
+            return set()
         now = utc_now()
         with self.transaction():
-            known: set[str] = set()
-            for start in range(0, len(wanted), 500):  # within SQLite's limit on bound parameters
-                chunk = wanted[start:start + 500]
-                known.update(row[0] for row in self.conn.execute(
-                    f"SELECT key FROM coverage WHERE key IN ({', '.join('?' * len(chunk))})", chunk))
-            new = [key for key in wanted if key not in known]
-            self.conn.executemany("INSERT INTO coverage (key, first_case_id, first_seen) VALUES (?, ?, ?)",
-                                  [(key, case_id, now) for key in new])
-        return set(new)
+            self.conn.executemany("INSERT INTO coverage (key, hash, first_case_id, first_seen) VALUES (?, ?, ?, ?)",
+                                  [(key, value, case_id, now) for key, value in new])
+        self._hashes.add_all(value for _, value in new)
+        return {key for key, _ in new}
 
     # --- totals and summary ----------------------------------------------------------------
 
@@ -495,7 +513,7 @@ class CampaignDB:
                     "GROUP BY status, stage, symptom ORDER BY n DESC, status, stage, symptom")
             ],
             "top_titles": self.titles(limit=top),
-            "coverage": self._scalar("SELECT COUNT(*) FROM coverage"),
+            "coverage": self.coverage_count(),
             "invalid": invalid,
             "invalid_rate": invalid / cases if cases else 0.0,
         }

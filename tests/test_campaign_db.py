@@ -161,6 +161,11 @@ def test_coverage_reports_only_new_keys(tmp_path):
         assert db.coverage_keys() == {"op:torch:add", "op:torch:mul", "edge:torch:add>mul"}
         first = db.conn.execute("SELECT first_case_id FROM coverage WHERE key = 'op:torch:add'").fetchone()[0]
     assert first == "a" * 16
+    with CampaignDB.open(tmp_path / "c.sqlite") as db:  # a resumed writer knows every stored key
+        assert db.add_coverage({"op:torch:mul", "edge:torch:add>mul", "op:torch:neg"}, "d" * 16) == {"op:torch:neg"}
+        assert db.coverage_count() == 4
+        assert db.coverage_keys(prefixes=["op:", "edge:torch:"]) == db.coverage_keys()
+        assert db.coverage_keys(prefixes=["edge:"]) == {"edge:torch:add>mul"}
 
 
 def test_garbage_file_is_refused_untouched(tmp_path):
@@ -398,8 +403,9 @@ def test_schema_two_rows_and_compact_rows_read_back_alike(tmp_path, monkeypatch)
     with monkeypatch.context() as patch:
         patch.setattr(campaign_db, "SCHEMA_VERSION", 2)
         patch.setattr(campaign_db, "MIGRATIONS", {1: campaign_db.MIGRATIONS[1]})
-        with CampaignDB.open(path) as db:
-            db.add_coverage({"op:torch:relu", "onnx:torch-script:Relu"}, "0" * 16)
+        with CampaignDB.open(path) as db:  # schema 2's coverage table: a key index, no hash
+            db.conn.executemany("INSERT INTO coverage VALUES (?, ?, ?)",
+                                [(key, "0" * 16, campaign_db.utc_now()) for key in ("op:torch:relu", "onnx:x:Relu")])
     onnx_keys = tuple(sorted({f"onnx-edge:Op{i}>Op{i + 1}" for i in range(40)}
                              | {f"onnx-ngram3:Op{i}>Op{i + 1}>Op{i + 2}" for i in range(40)}))
     old, new = _case(11), _case(12)
@@ -411,8 +417,10 @@ def test_schema_two_rows_and_compact_rows_read_back_alike(tmp_path, monkeypatch)
     keys = {case.id: sorted(coverage_keys(case, outcomes[case.id])) for case in (old, new)}
     with CampaignDB.open(path) as db:  # migrated to 3
         assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
-        assert "WITHOUT ROWID" in db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'coverage'").fetchone()[0]
-        assert db.coverage_keys() == {"op:torch:relu", "onnx:torch-script:Relu"}
+        assert not db.conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'coverage' AND type = 'index'"
+                                   ).fetchall()  # append-only: no index to update at random places
+        assert db.coverage_keys() == {"op:torch:relu", "onnx:x:Relu"} and db.coverage_count() == 2
+        assert db.add_coverage({"op:torch:relu", "op:torch:neg"}, "1" * 16) == {"op:torch:neg"}  # migrated keys known
         run = db.start_run(1, ["torch-script"], {})
         with db.transaction():
             _schema_two_row(db, old, outcomes[old.id], run, keys[old.id])
