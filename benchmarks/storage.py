@@ -5,7 +5,7 @@ folder, then prints the database's bytes per case by table (SQLite's dbstat), th
 reached, the corpus files written and the disk they take, and what that comes to in a day at
 the rates of the run's last quarter. For a ratio in the same run, the campaign's rows are also written again the
 way schema 2 stored them (plain JSON coverage keys, the whole outcome in outcome_json, a coverage
-table with a rowid) into a second file. Not part of the test suite.
+table with a unique index on the key) into a second file. Not part of the test suite.
 Usage: python benchmarks/storage.py [SECONDS]
 """
 
@@ -43,14 +43,15 @@ def table_bytes(path: Path) -> dict[str, int]:
 
 
 def schema_two_copy(source: Path, target: Path) -> None:
-    """The source database's rows as schema 2 wrote them: plain JSON, whole outcome, rowid coverage."""
+    """The source database's rows as schema 2 wrote them: plain JSON, whole outcome, indexed coverage."""
     dumps = campaign_db._dumps
     conn = sqlite3.connect(target)
     for statement in campaign_db._SCHEMA:
         conn.execute(statement)
     conn.execute("ALTER TABLE cases ADD COLUMN coverage_keys TEXT NOT NULL DEFAULT '[]'")
     with CampaignDB.open(source, readonly=True) as db:
-        conn.executemany("INSERT INTO coverage SELECT ?, ?, ?", db.conn.execute("SELECT * FROM coverage"))
+        conn.executemany("INSERT INTO coverage VALUES (?, ?, ?)",
+                         db.conn.execute("SELECT key, first_case_id, first_seen FROM coverage"))
         conn.executemany("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", db.conn.execute("SELECT * FROM runs"))
         rows = []
         for row in db.iter_cases():
