@@ -386,6 +386,8 @@ class Campaign:
         corpus cases the database does not hold (curated, or from a campaign without one): a
         days-long campaign's corpus has millions of files, too many to read at every start."""
         corpus = self.store.corpus_cases(self.db.stored_ids if self.db is not None else None)
+        for converter in self.config.converters:  # a resumed campaign mutates where it left off
+            self.parents[converter] = self.store.recent_corpus(converter, MAX_PARENTS)
         if self.db is None:
             for case in corpus:
                 self.stats.coverage |= coverage_keys(case, None)

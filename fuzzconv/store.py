@@ -206,6 +206,22 @@ class Store:
             atomic_write(path, canonical_json(case.to_json()) + "\n", durable=False)
         return path
 
+    def recent_corpus(self, converter: str, count: int) -> list[Case]:
+        """The `count` corpus cases of `converter` written last, oldest first (unreadable ones skipped)."""
+        paths = []
+        for path in (self.corpus / converter).glob("*.json"):
+            try:
+                paths.append((path.stat().st_mtime, path.name, path))
+            except OSError:
+                continue
+        cases = []
+        for _, _, path in sorted(paths)[-count:]:
+            try:
+                cases.append(Case.loads(path.read_text()))
+            except (ValueError, OSError):
+                continue
+        return cases
+
     def save_internal_error(self, case: Case, error: str) -> Path:
         path = self.internal / f"{case.id}.txt"
         atomic_write(path, error + "\n--- case ---\n" + case.dumps() + "\n")

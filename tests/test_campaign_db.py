@@ -483,3 +483,24 @@ def test_resume_totals_and_status_read_indexes_not_rows(tmp_path):
             if any(step.startswith(("SCAN cases", "SEARCH cases")) and "COVERING INDEX" not in step for step in plan):
                 reading_rows[sql] = plan
     assert len(statements) > 8 and not reading_rows, reading_rows
+
+
+def test_a_resumed_campaign_takes_its_latest_corpus_cases_as_mutation_parents(tmp_path, monkeypatch):
+    import os
+
+    from fuzzconv import engine
+    from fuzzconv.store import Store
+
+    monkeypatch.setattr(engine, "MAX_PARENTS", 3)
+    store = Store(tmp_path).open()
+    for age, seed in enumerate(range(20, 25)):
+        path = store.save_corpus(_case(seed))
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))
+    (tmp_path / "corpus" / "torch-script" / "junk.json").write_text("{")
+    os.utime(tmp_path / "corpus" / "torch-script" / "junk.json", (2_000_000, 2_000_000))
+    with CampaignDB.open(tmp_path / "campaign.sqlite") as db:
+        campaign = engine.Campaign(engine.CampaignConfig(tmp_path, ("torch-script", "tf2onnx"), 1, seed=1), store,
+                                   db=db)
+        campaign._resume()
+    assert [case.id for case in campaign.parents["torch-script"]] == [_case(s).id for s in (23, 24)]
+    assert campaign.parents["tf2onnx"] == []
