@@ -21,6 +21,7 @@ from pathlib import Path
 
 from fuzzconv import campaign_db
 from fuzzconv.campaign_db import FILENAME, CampaignDB
+from fuzzconv.case import canonical_json
 from fuzzconv.engine import Campaign, CampaignConfig
 from fuzzconv.store import Store
 
@@ -60,7 +61,7 @@ def schema_two_copy(source: Path, target: Path) -> None:
                          row["frontend"], row["opset"], row["status"], row["stage"], row["symptom"], row["title"],
                          row["decided_by"], dumps(row["timings"]), row["total_s"], dumps(row["source_ops"]),
                          dumps(row["onnx_ops"]), dumps(row["coverage_keys"]), row["node_count"],
-                         dumps(row["versions"]), row["finished"], campaign_db.canonical_json(row["case"]),
+                         dumps(row["versions"]), row["finished"], canonical_json(row["case"]),
                          dumps(outcome)))
         columns = ", ".join(campaign_db._CASE_COLUMNS)
         conn.executemany(f"INSERT INTO cases ({columns}) VALUES ({', '.join('?' * len(campaign_db._CASE_COLUMNS))})",

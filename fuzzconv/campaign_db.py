@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzconv import __version__
-from fuzzconv.case import Case, Outcome, canonical_json
+from fuzzconv.case import Case, Outcome
 
 APPLICATION = "fuzzconv"
 FILENAME = "campaign.sqlite"
@@ -556,7 +556,7 @@ def _case_row(case: Case, outcome: Outcome, run_id: int, generation_index: int |
         outcome.status, outcome.stage, outcome.symptom, outcome.title, outcome.decided_by,
         _dumps({k: round(v, 6) for k, v in outcome.timings}), total, _dumps(list(case.graph.op_sequence)),
         _dumps(list(outcome.onnx_ops)), zlib.compress(_dumps(sorted(keys)).encode(), ZLIB_LEVEL),
-        len(case.graph.nodes), _dumps(dict(outcome.versions)), utc_now(), canonical_json(case.to_json()),
+        len(case.graph.nodes), _dumps(dict(outcome.versions)), utc_now(), case.canonical_text,
         _dumps(outcome_json),
     )
 

@@ -167,9 +167,22 @@ class Case:
     data_mode: str = "random"
 
     @cached_property
+    def canonical_text(self) -> str:
+        """The canonical JSON text (sorted keys, no spaces), computed once per (immutable) case;
+        what the campaign database and corpus files hold, and what the id hashes."""
+        return canonical_json(self.to_json())
+
+    @cached_property
     def id(self) -> str:
         """The hash of the canonical JSON, computed once per (immutable) case."""
-        return content_id(self.to_json())
+        return hashlib.sha256(self.canonical_text.encode()).hexdigest()[:16]
+
+    @staticmethod
+    def from_canonical(text: str) -> Case:
+        """The case of a canonical JSON text (checked like any case file), keeping the text."""
+        case = Case.loads(text)
+        case.__dict__["canonical_text"] = text  # what cached_property would store, without re-encoding
+        return case
 
     def with_target(self, target: Target) -> Case:
         return Case(self.graph, target, self.data_seed, self.data_mode)

@@ -77,15 +77,15 @@ def stand_in_case(job: dict[str, Any]) -> Case:
     return generate_case(job["seed"], job["converter"], job["max_nodes"], job["opset"])
 
 
-def done_payload(case: Case, case_json: dict[str, Any], outcome: Outcome, index: int | None) -> dict[str, Any]:
-    """What a worker sends back for a fuzz job: the case it made (and its JSON form), the outcome,
-    its coverage keys. The outcome's ONNX keys travel only among the coverage keys (they are
+def done_payload(case: Case, case_text: str, outcome: Outcome, index: int | None) -> dict[str, Any]:
+    """What a worker sends back for a fuzz job: the case it made (its canonical JSON text, which
+    the parent stores as it is), the outcome, its coverage keys. The outcome's ONNX keys travel only among the coverage keys (they are
     half the message otherwise); `answer_outcome` puts them back where the parent needs them."""
     from fuzzconv.coverage import coverage_keys
 
     outcome_json = outcome.to_json()
     del outcome_json["onnx_keys"]
-    return {"case": case_json, "outcome": outcome_json, "index": index, "keys": sorted(coverage_keys(case, outcome))}
+    return {"case": case_text, "outcome": outcome_json, "index": index, "keys": sorted(coverage_keys(case, outcome))}
 
 
 def answer_outcome(outcome_json: dict[str, Any], keys: tuple[str, ...]) -> Outcome:

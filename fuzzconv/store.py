@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fuzzconv.case import Case, Outcome, canonical_json
+from fuzzconv.case import Case, Outcome
 from fuzzconv.known_issues import known_issue
 
 LOG_RING = 5
@@ -203,7 +203,7 @@ class Store:
         if not path.exists():  # a corpus case is saved per new coverage: often, so not synced
             # Compact: more than half of a young campaign's cases are saved, and the indented
             # form (kept for the cases in crashes/, which people read) takes Python's slow encoder.
-            atomic_write(path, canonical_json(case.to_json()) + "\n", durable=False)
+            atomic_write(path, case.canonical_text + "\n", durable=False)
         return path
 
     def recent_corpus(self, converter: str, count: int) -> list[Case]:

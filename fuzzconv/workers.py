@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from fuzzconv.case import Case, CaseError, Outcome, canonical_json
+from fuzzconv.case import Case, CaseError, Outcome
 from fuzzconv.fuzz_job import answer_outcome, stand_in_case
 from fuzzconv.seen import SeenSequences
 from fuzzconv.triage import title
@@ -197,12 +197,11 @@ def run_job(job: dict[str, Any], report_stage: Callable[[str], None], knowledge:
 
             report_stage("generate")
             made = make_case(job, knowledge if knowledge is not None else Knowledge())
-            case_json = made.to_json()
-            Case.from_json(case_json)  # the generator never hands on what a case file may not hold
+            Case.from_json(made.to_json())  # the generator never hands on what a case file may not hold
             case = made
-            publish(canonical_json(case_json))
+            publish(case.canonical_text)
             outcome = run_case(case, on_stage=report_stage)
-            return "fuzzed", json.dumps(done_payload(case, case_json, outcome, job["index"]))
+            return "fuzzed", json.dumps(done_payload(case, case.canonical_text, outcome, job["index"]))
         case = Case.from_json(job["case"])
         if job["kind"] == "minimize":
             from fuzzconv.reduce_job import reduce_bucket
@@ -222,7 +221,8 @@ def answer_result(kind: str, payload: str, job: dict[str, Any], case: Case | Non
     if kind == "fuzzed":
         try:
             keys = tuple(data.get("keys", ()))
-            made, outcome = Case.from_json(data["case"]), answer_outcome(data["outcome"], keys)
+            made = Case.from_canonical(data["case"]) if isinstance(data["case"], str) else Case.from_json(data["case"])
+            outcome = answer_outcome(data["outcome"], keys)
         except (CaseError, KeyError, TypeError, ValueError) as exc:  # the worker checked the case; fuzzconv's bug
             return Result(stand_in_case(job), None, elapsed_s,
                           error=f"the worker's case does not load: {exc}\n{json.dumps(data.get('case'))}")

@@ -20,6 +20,10 @@ def test_case_json_round_trip(data, frontend, seed):
     again = Case.loads(case.dumps())
     assert again == case
     assert again.id == case.id
+    # the canonical text a worker sends is what the parent would have made of the case
+    received = Case.from_canonical(case.canonical_text)
+    assert received == case and received.id == case.id
+    assert Case.loads(case.canonical_text).canonical_text == case.canonical_text
     load_case_text(case.dumps())  # a generated case passes the full registry check
 
 

@@ -288,7 +288,7 @@ def test_a_fuzz_answer_carries_the_onnx_keys_once_and_a_finding_gets_them_back()
     passed = Outcome(case.id, "pass", onnx_ops=("Add", "Relu", "Neg"), onnx_keys=onnx_keys)
     found = replace(passed, status="finding", stage="conversion", symptom="wrong-model", title="t")
     for outcome in (passed, found):
-        payload = json.dumps(done_payload(case, case.to_json(), outcome, 0))
+        payload = json.dumps(done_payload(case, case.canonical_text, outcome, 0))
         assert payload.count("Add>Relu>Neg") == 1
         result = answer_result("fuzzed", payload, job, None, 0.1)
         assert "onnx-ngram3:torch-script:Add>Relu>Neg" in result.keys
