@@ -26,10 +26,10 @@ stream of its JSON (sorted keys share long prefixes: 8 KB of text becomes about 
 outcome_json leaves out what the row's columns already hold (status ... decided_by, timings,
 versions, onnx_ops) and the converted graph's keys, which are the case's `onnx-edge`,
 `onnx-ngram3` and `onnx-ngram4` coverage keys. `iter_cases` puts them back, so a reader gets
-the same full outcome from rows of either form. The coverage table is append-only: coverage(key,
-hash, first_case_id, first_seen), no index, kept unique by the writer (fuzzconv.key_hashes). Two
-covering indexes, cases_totals (converter, status, stage, symptom, total_s) and
-cases_titles (status, title, finished), replace three that made totals read every row.
+the same full outcome from rows of either form. Two covering indexes, cases_totals (converter,
+status, stage, symptom, total_s) and cases_titles (status, title, finished), replace three that
+made totals read every row. Schema 4 makes the coverage table append-only: coverage(key, hash,
+first_case_id, first_seen), no index, kept unique by the writer (fuzzconv.key_hashes).
 
 Times are UTC ISO-8601 text with milliseconds, so they sort as text. An older schema is
 migrated in place by `MIGRATIONS` (from-version -> function), one transaction per step. A file
@@ -55,7 +55,7 @@ from fuzzconv.case import Case, Outcome
 APPLICATION = "fuzzconv"
 FILENAME = "campaign.sqlite"
 BASE_VERSION = 1  # the version `_SCHEMA` creates; later versions are reached by MIGRATIONS
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_S = 10.0
 FIX = "pass --out with a new folder"
 
@@ -70,9 +70,25 @@ def _add_case_coverage_keys(conn: sqlite3.Connection) -> None:
 
 def _compact_rows(conn: sqlite3.Connection) -> None:
     """Schema 3: new rows are written compact (see the module's docstring; older rows stay as
-    they are and are read as before), and the coverage table becomes append-only: no index on
-    the key (each new key cost a random page write of that index), each key with its 64-bit
-    hash, by which the writer keeps keys unique (fuzzconv.key_hashes)."""
+    they are and are read as before), and covering indexes answer the totals of a resume and
+    `fuzzconv status` without reading rows: on a million rows (about 4 hours of two workers)
+    those queries took 6-10 s, now 1-2 s. (Databases written at schema 3 by the first version
+    of this step also made the coverage table WITHOUT ROWID; schema 4 reads either form.)"""
+    _covering_indexes(conn)
+
+
+def _covering_indexes(conn: sqlite3.Connection) -> None:
+    """The indexes of schema 3 and later; idempotent, for databases an early schema-3 step left without them."""
+    for name in ("cases_converter_status", "cases_status_title", "cases_stage_symptom"):
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+    conn.execute("CREATE INDEX IF NOT EXISTS cases_totals ON cases (converter, status, stage, symptom, total_s)")
+    conn.execute("CREATE INDEX IF NOT EXISTS cases_titles ON cases (status, title, finished)")
+
+
+def _append_only_coverage(conn: sqlite3.Connection) -> None:
+    """Schema 4: the coverage table becomes append-only, in the order keys were first seen: no
+    index on the key (each new key cost a random page write of that index), each key with its
+    64-bit hash, by which the writer keeps keys unique (fuzzconv.key_hashes)."""
     from fuzzconv.key_hashes import key_hash
 
     conn.create_function("fuzzconv_key_hash", 1, key_hash, deterministic=True)
@@ -82,18 +98,14 @@ def _compact_rows(conn: sqlite3.Connection) -> None:
         first_case_id TEXT NOT NULL,
         first_seen TEXT NOT NULL)""")
     conn.execute("INSERT INTO coverage_appended SELECT key, fuzzconv_key_hash(key), first_case_id, first_seen "
-                 "FROM coverage ORDER BY rowid")
+                 "FROM coverage ORDER BY first_seen, key")
     conn.execute("DROP TABLE coverage")
     conn.execute("ALTER TABLE coverage_appended RENAME TO coverage")
-    # Indexes that answer the totals of a resume and `fuzzconv status` without reading rows: on
-    # a million rows (about 4 hours of two workers) those queries took 6-10 s, now 1-2 s.
-    for name in ("cases_converter_status", "cases_status_title", "cases_stage_symptom"):
-        conn.execute(f"DROP INDEX {name}")
-    conn.execute("CREATE INDEX cases_totals ON cases (converter, status, stage, symptom, total_s)")
-    conn.execute("CREATE INDEX cases_titles ON cases (status, title, finished)")
+    _covering_indexes(conn)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _add_case_coverage_keys, 2: _compact_rows}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _add_case_coverage_keys, 2: _compact_rows, 3: _append_only_coverage}
 
 _SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",

@@ -416,7 +416,7 @@ def test_schema_two_rows_and_compact_rows_read_back_alike(tmp_path, monkeypatch)
                 for case in (old, new)}
     keys = {case.id: sorted(coverage_keys(case, outcomes[case.id])) for case in (old, new)}
     with CampaignDB.open(path) as db:  # migrated to 3
-        assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert not db.conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'coverage' AND type = 'index'"
                                    ).fetchall()  # append-only: no index to update at random places
         assert db.coverage_keys() == {"op:torch:relu", "onnx:x:Relu"} and db.coverage_count() == 2
@@ -504,3 +504,25 @@ def test_a_resumed_campaign_takes_its_latest_corpus_cases_as_mutation_parents(tm
         campaign._resume()
     assert [case.id for case in campaign.parents["torch-script"]] == [_case(s).id for s in (23, 24)]
     assert campaign.parents["tf2onnx"] == []
+
+
+def test_a_schema_three_database_with_a_keyed_coverage_table_becomes_append_only(tmp_path, monkeypatch):
+    """Schema 3 as its first version wrote it (coverage WITHOUT ROWID, keyed by the key) is
+    migrated to schema 4: every key kept, in the order first seen, and known to the writer."""
+    path = tmp_path / "c.sqlite"
+    with monkeypatch.context() as patch:
+        patch.setattr(campaign_db, "SCHEMA_VERSION", 3)
+        patch.setattr(campaign_db, "MIGRATIONS", {v: campaign_db.MIGRATIONS[v] for v in (1, 2)})
+        with CampaignDB.open(path) as db, db.transaction():
+            db.conn.execute("DROP TABLE coverage")
+            db.conn.execute("CREATE TABLE coverage (key TEXT PRIMARY KEY, first_case_id TEXT NOT NULL, "
+                            "first_seen TEXT NOT NULL) WITHOUT ROWID")
+            db.conn.executemany("INSERT INTO coverage VALUES (?, ?, ?)",
+                                [("op:torch:b", "1" * 16, "2026-01-01T00:00:01.000Z"),
+                                 ("op:torch:a", "2" * 16, "2026-01-01T00:00:02.000Z")])
+    with CampaignDB.open(path) as db:
+        assert db.conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert [row[0] for row in db.conn.execute("SELECT key FROM coverage ORDER BY rowid")] == ["op:torch:b",
+                                                                                                 "op:torch:a"]
+        assert db.coverage_count() == 2
+        assert db.add_coverage({"op:torch:a", "op:torch:c"}, "3" * 16) == {"op:torch:c"}
