@@ -3,7 +3,8 @@
 Each run is a real campaign: worker processes, the campaign database and the file store in a
 temporary folder. Prints cases/s (wall clock of the fuzzing loop, worker start-up and shut-down
 excluded, the drain of the cases still running at the end included: `wall s`), the speed-up of 2 workers over 1, the harness overhead: the share of worker wall
-time spent outside the converter, the source model's run and onnxruntime (that is generation,
+time (from the start to each worker's last answer, so a worker idle while another drains its
+last case is not counted) spent outside the converter, the source model's run and onnxruntime (that is generation,
 materialization, comparison, storage and IPC), the part of that spent outside the case pipeline
 (generation in the worker, waiting for the parent, IPC), and the parent's CPU time per case.
 Not part of the test suite. Usage: python benchmarks/throughput.py [SECONDS_PER_RUN] [CONVERTER ...]
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from fuzzconv.campaign_db import FILENAME, CampaignDB
 from fuzzconv.case import CONVERTERS
@@ -30,24 +32,42 @@ NNSMITH_MAX_NODES = 5  # NNSmith's default graph size (mgen.max_nodes), for a li
 
 
 def run_alone(converter: str, jobs: int, seconds: float, max_nodes: int = 8) -> tuple[Stats, float, float]:
-    """A campaign of one converter: its stats, the parent's CPU seconds, and operators per case."""
+    """A campaign of one converter: its stats, the parent's CPU seconds, and operators per case.
+    `stats.worker_wall_s` is the summed time from the start until each worker's last answer."""
     with tempfile.TemporaryDirectory(prefix="fuzzconv-bench-") as folder:
         out = Path(folder)
         config = CampaignConfig(out, (converter,), seconds, seed=1234, jobs=jobs, replays=1, max_nodes=max_nodes,
                                 minimize_budget_s=0, progress_every_s=1e9)
         campaign = Campaign(config, Store(out).open(), db=CampaignDB.open(out / FILENAME))
+        last_answer = [0.0] * len(campaign.workers)
+        for slot, worker in enumerate(campaign.workers):
+            worker.collect = _timed(worker.collect, last_answer, slot)  # type: ignore[method-assign]
         cpu = time.process_time()
         stats = campaign.run()
         cpu = time.process_time() - cpu
+        stats.worker_wall_s = sum(max(0.0, min(t, stats.ended or t) - stats.started)  # type: ignore[attr-defined]
+                                  for t in last_answer)
         with CampaignDB.open(out / FILENAME, readonly=True) as db:
             nodes = db.conn.execute("SELECT AVG(node_count) FROM cases").fetchone()[0] or 0.0
         return stats, cpu, float(nodes)
 
 
+def _timed(collect: Any, last_answer: list[float], slot: int) -> Any:
+    """`collect`, noting when it last returned an answer: a worker whose last case ended before
+    another's drain at the end of the run is idle then, which is not harness overhead."""
+    def timed() -> Any:
+        result = collect()
+        if result is not None:
+            last_answer[slot] = time.monotonic()
+        return result
+
+    return timed
+
+
 def overhead(stats: Stats, jobs: int) -> tuple[float, float]:
     """(harness share of worker wall time, the part of it spent outside the case pipeline:
     waiting for the parent, IPC, JSON), both as fractions."""
-    worker_wall = jobs * stats.elapsed_s
+    worker_wall = getattr(stats, "worker_wall_s", 0.0) or jobs * stats.elapsed_s
     if not worker_wall:
         return 0.0, 0.0
     tool = sum(stats.stage_s[step] for step in TOOL_STEPS)
