@@ -226,7 +226,7 @@ class Campaign:
             while self._step(deadline):
                 if time.monotonic() - last_disk >= DISK_CHECK_EVERY_S:
                     last_disk = time.monotonic()
-                    self._disk_low()
+                    self._check_disk()
                 if time.monotonic() - last_flush >= FLUSH_EVERY_S:
                     last_flush = time.monotonic()
                     self._storing(self.store.flush)
@@ -242,18 +242,16 @@ class Campaign:
             self._shut_down()
         return self.stats
 
-    def _disk_low(self) -> bool:
-        """True, and the reason noted, once the output folder's disk has less than min_free_mb free:
+    def _check_disk(self) -> None:
+        """Note the reason to stop once the output folder's disk has less than min_free_mb free:
         a full disk would fail the next write, so the campaign stops while it can still store."""
         if not self.config.min_free_mb or self.stats.stopped_for:
-            return bool(self.stats.stopped_for)
+            return
         free_mb = free_disk_mb(self.config.out)
-        if free_mb >= self.config.min_free_mb:
-            return False
-        self.stats.stopped_for = (f"the disk of {self.config.out} has {free_mb} MB free, less than --min-free-disk "
-                                  f"{self.config.min_free_mb} MB; free some space, then run the same command "
-                                  "again to resume")
-        return True
+        if free_mb < self.config.min_free_mb:
+            self.stats.stopped_for = (f"the disk of {self.config.out} has {free_mb} MB free, less than "
+                                      f"--min-free-disk {self.config.min_free_mb} MB; free some space, then run "
+                                      "the same command again to resume")
 
     def _step(self, deadline: float) -> bool:
         """Feed idle workers, wait a little, record what finished; False once all is done."""
@@ -415,11 +413,11 @@ class Campaign:
             worker.stop()
         in_flight = [title for kind, title in self.jobs.values() if kind == "minimize"]
         self.stats.unminimized += in_flight + [t for q in self.minimize_queue.values() for _, t in q]
-        if self.db is not None:
-            if self.run_id is not None:
-                run_id = self.run_id
-                self._storing(lambda: self.db.end_run(run_id) if self.db is not None else None)
-            self.db.close()
+        db, run_id = self.db, self.run_id
+        if db is not None:
+            if run_id is not None:
+                self._storing(lambda: db.end_run(run_id))
+            db.close()
 
     # --- recording -------------------------------------------------------------------------
 

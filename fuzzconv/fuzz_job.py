@@ -79,8 +79,9 @@ def stand_in_case(job: dict[str, Any]) -> Case:
 
 def done_payload(case: Case, case_text: str, outcome: Outcome, index: int | None) -> dict[str, Any]:
     """What a worker sends back for a fuzz job: the case it made (its canonical JSON text, which
-    the parent stores as it is), the outcome, its coverage keys. The outcome's ONNX keys travel only among the coverage keys (they are
-    half the message otherwise); `answer_outcome` puts them back where the parent needs them."""
+    the parent stores as it is), the outcome, its coverage keys. The outcome's ONNX keys travel
+    only among the coverage keys (they were half the message); `answer_outcome` puts them back
+    where the parent needs them."""
     from fuzzconv.coverage import coverage_keys
 
     outcome_json = outcome.to_json()
