@@ -557,18 +557,19 @@ def _case_row(case: Case, outcome: Outcome, run_id: int, generation_index: int |
     timings = dict(outcome.timings)
     total = float(elapsed_s) if elapsed_s is not None else float(sum(timings.values()))
     index = generation_index if generation_index is not None and generation_index >= 0 else None
+    from fuzzconv.coverage import scoped_onnx_keys
+
     outcome_json = outcome.to_json()
-    for name in (*_OUTCOME_IN_COLUMNS, "onnx_keys", "log_tail"):
-        del outcome_json[name]
+    held = {name: outcome_json.pop(name) for name in _OUTCOME_IN_COLUMNS}  # the row's own columns
+    del outcome_json["onnx_keys"], outcome_json["log_tail"]
     converter = case.target.converter
-    keys = set(coverage)
-    keys.update(f"{kind}:{converter}:{rest}" for kind, _, rest in (key.partition(":") for key in outcome.onnx_keys))
+    keys = set(coverage) | scoped_onnx_keys(converter, outcome.onnx_keys)
     return (
         case.id, run_id, index, case.data_seed, converter, case.graph.frontend, case.target.opset,
         outcome.status, outcome.stage, outcome.symptom, outcome.title, outcome.decided_by,
-        _dumps({k: round(v, 6) for k, v in outcome.timings}), total, _dumps(list(case.graph.op_sequence)),
-        _dumps(list(outcome.onnx_ops)), zlib.compress(_dumps(sorted(keys)).encode(), ZLIB_LEVEL),
-        len(case.graph.nodes), _dumps(dict(outcome.versions)), utc_now(), case.canonical_text,
+        _dumps(held["timings"]), total, _dumps(list(case.graph.op_sequence)),
+        _dumps(held["onnx_ops"]), zlib.compress(_dumps(sorted(keys)).encode(), ZLIB_LEVEL),
+        len(case.graph.nodes), _dumps(held["versions"]), utc_now(), case.canonical_text,
         _dumps(outcome_json),
     )
 

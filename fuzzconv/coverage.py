@@ -37,11 +37,16 @@ def coverage_keys(case: Case, outcome: Outcome | None) -> set[str]:
     if outcome is not None:
         converter = case.target.converter
         keys.update(f"onnx:{converter}:{op}" for op in outcome.onnx_ops)
-        keys.update(f"{key.split(':', 1)[0]}:{converter}:{key.split(':', 1)[1]}" for key in outcome.onnx_keys)
+        keys.update(scoped_onnx_keys(converter, outcome.onnx_keys))
     return keys
 
 
 ONNX_GRAPH_KINDS = ("onnx-edge", "onnx-ngram3", "onnx-ngram4")  # the kinds of Outcome.onnx_keys
+
+
+def scoped_onnx_keys(converter: str, onnx_keys: Iterable[str]) -> set[str]:
+    """`Outcome.onnx_keys` as coverage keys of `converter` (kind:ops -> kind:converter:ops)."""
+    return {f"{kind}:{converter}:{rest}" for kind, _, rest in (key.partition(":") for key in onnx_keys)}
 
 
 def onnx_keys_from(keys: Iterable[str]) -> tuple[str, ...]:
