@@ -368,16 +368,18 @@ def mutate_case(parent: Case, seed: int, max_nodes: int = 8, guide: Guide | None
             _extend_while_new(builder, max_nodes, guide, parent.target.converter)
         graph = Graph(parent.graph.frontend, tuple(builder.inputs), tuple(builder.nodes), builder.outputs())
         return Case(graph, parent.target, seed % (2**31), parent.data_mode)
-    from fuzzconv.minimize import candidates_near
+    from fuzzconv.minimize import proposals_near
 
-    # One of the first MUTANT_CHOICES variants, uniformly, building only as many as it takes
-    # (each is a checked graph): the k-th when there are k or more, else any of those there are.
-    wanted = chooser.integer(0, MUTANT_CHOICES - 1)
-    variants = list(itertools.islice(candidates_near(parent), wanted + 1))
-    if not variants:
-        return generate_case(seed, parent.target.converter, max_nodes, parent.target.opset, guide=guide)
-    child = variants[wanted] if len(variants) > wanted else chooser.choice(variants)
-    return Case(child.graph, child.target, seed % (2**31), child.data_mode)
+    # One of the first MUTANT_CHOICES single-change variants, uniformly among the valid ones:
+    # proposals are tried in a random order and only the one taken (and any invalid ones drawn
+    # before it) is built and checked, not every variant up to it.
+    proposals = list(itertools.islice(proposals_near(parent), MUTANT_CHOICES))
+    chooser.rng.shuffle(proposals)
+    for propose in proposals:
+        child = propose()
+        if child is not None and child.id != parent.id:
+            return Case(child.graph, child.target, seed % (2**31), child.data_mode)
+    return generate_case(seed, parent.target.converter, max_nodes, parent.target.opset, guide=guide)
 
 
 def _builder_from(graph: Graph, chooser: Chooser) -> _Builder:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from itertools import chain, islice
 
 from fuzzconv import ops
@@ -498,18 +499,27 @@ def candidates_near(case: Case) -> Iterator[Case]:
     (its default, then neighbouring values), one input dimension (one less, one more), then the
     input data (constant data hides most bugs, so it says least). Not necessarily smaller;
     names of nodes and inputs are kept."""
-    variants = chain(attr_variants(case), dim_variants(case), data_variants(case))  # lazily: each is checked
+    variants = (propose() for propose in proposals_near(case))  # lazily: each is checked when built
     return unique(v for v in variants if v is not None and v.id != case.id)
 
 
-def data_variants(case: Case) -> Iterator[Case]:
+Proposal = Callable[[], "Case | None"]
+
+
+def proposals_near(case: Case) -> Iterator[Proposal]:
+    """The single-change variants of `candidates_near`, in its order, each not yet built: a
+    call builds and checks it (None when invalid). A mutation picks one and builds only that."""
+    return chain(attr_variants(case), dim_variants(case), data_variants(case))
+
+
+def data_variants(case: Case) -> Iterator[Proposal]:
     for mode in DATA_MODES:
         if mode != case.data_mode:
-            yield replace(case, data_mode=mode)
-    yield replace(case, data_seed=(case.data_seed + 1) % 2**63)
+            yield partial(replace, case, data_mode=mode)
+    yield partial(replace, case, data_seed=(case.data_seed + 1) % 2**63)
 
 
-def attr_variants(case: Case) -> Iterator[Case | None]:
+def attr_variants(case: Case) -> Iterator[Proposal]:
     graph = case.graph
     types = infer_types(graph)
     for index, node in enumerate(graph.nodes):
@@ -518,7 +528,12 @@ def attr_variants(case: Case) -> Iterator[Case | None]:
             if attr.name not in node.attr:
                 continue
             for value in neighbour_values(node.attr[attr.name], attr.default, attr.domain, ctx):
-                yield checked(case, with_node(graph, index, with_attr(node, attr.name, value)))
+                yield partial(_with_attr_checked, case, index, attr.name, value)
+
+
+def _with_attr_checked(case: Case, index: int, name: str, value: AttrValue) -> Case | None:
+    graph = case.graph
+    return checked(case, with_node(graph, index, with_attr(graph.nodes[index], name, value)))
 
 
 def neighbour_values(value: AttrValue, default: AttrValue, domain: Domain, ctx: Ctx) -> list[AttrValue]:
@@ -556,12 +571,12 @@ def distinct_values(values: Iterable[AttrValue]) -> list[AttrValue]:
     return found
 
 
-def dim_variants(case: Case) -> Iterator[Case | None]:
+def dim_variants(case: Case) -> Iterator[Proposal]:
     for index, graph_input in enumerate(case.graph.inputs):
         for axis, dim in enumerate(graph_input.type.shape):
             for size in (dim - 1, dim + 1):
                 if 1 <= size <= MAX_DIM:
-                    yield resize(case, index, axis, size, checked)
+                    yield partial(resize, case, index, axis, size, checked)
 
 
 def checked(case: Case, graph: Graph) -> Case | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import replace
+from itertools import islice
 
 import pytest
 from hypothesis import given, settings
@@ -245,6 +246,27 @@ def test_candidates_near_change_one_thing_and_keep_names():
         assert [i.name for i in candidate.graph.inputs] == [i.name for i in case.graph.inputs]
         assert candidate.graph.outputs == case.graph.outputs
 
+
+
+def test_one_change_mutants_are_valid_near_variants_spread_over_the_first_choices():
+    """A mutation that does not grow the graph builds only the variant it takes, yet takes one
+    of the parent's valid near variants, spread over them, and the same one for the same seed."""
+    from fuzzconv.generate import MUTANT_CHOICES, mutate_case
+
+    parent = generate_case(9, "torch-script", max_nodes=6)
+    near = {(c.graph, c.data_mode, c.data_seed) for c in islice(candidates_near(parent), MUTANT_CHOICES)}
+    children = []
+    for seed in range(400):
+        child = mutate_case(parent, seed, max_nodes=len(parent.graph.nodes))  # full: never grows
+        infer_types(child.graph)  # valid
+        assert child == mutate_case(parent, seed, max_nodes=len(parent.graph.nodes))
+        children.append(child)
+    # every child is one of the near variants (a data-seed variant keeps the parent's graph and
+    # mode; every child takes its own seed for its data)
+    choices = {(graph, mode) for graph, mode, _ in near}
+    taken = {(c.graph, c.data_mode) for c in children}
+    assert taken <= choices
+    assert len(choices) > 10 and len(taken) >= 0.9 * len(choices)
 
 # --- search behaviour --------------------------------------------------------------------
 
