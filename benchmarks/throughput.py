@@ -1,13 +1,17 @@
 """Throughput and harness overhead: each converter alone, with 1 and with 2 workers.
 
 Each run is a real campaign: worker processes, the campaign database and the file store in a
-temporary folder. Prints cases/s (wall clock of the fuzzing loop, worker start-up and shut-down
-excluded, the drain of the cases still running at the end included: `wall s`), the speed-up of 2 workers over 1, the harness overhead: the share of worker wall
-time (from the start to each worker's last answer, so a worker idle while another drains its
-last case is not counted) spent outside the converter, the source model's run and onnxruntime (that is generation,
-materialization, comparison, storage and IPC), the part of that spent outside the case pipeline
-(generation in the worker, waiting for the parent, IPC), and the parent's CPU time per case.
-Not part of the test suite. Usage: python benchmarks/throughput.py [SECONDS_PER_RUN] [CONVERTER ...]
+temporary folder. A configuration's time is split into rounds that alternate 1 and 2 workers
+(this machine's speed drifts by a fifth within minutes; alternating puts the drift on both).
+Prints, pooled over the rounds: cases/s (wall clock of the fuzzing loop, worker start-up and
+shut-down excluded, the drain of the cases still running at the end included: `wall s`); the
+speed-up of 2 workers over 1, and its range over the rounds; the harness overhead, the share of
+worker wall time (from the start to each worker's last answer, so a worker idle while another
+drains its last case is not counted) spent outside the converter, the source model's run and
+onnxruntime (that is generation, materialization, comparison, storage and IPC); the part of
+that spent outside the case pipeline (generation in the worker, waiting for the parent, IPC);
+and the parent's CPU time per case.
+Not part of the test suite. Usage: python benchmarks/throughput.py [SECONDS_PER_CONFIGURATION] [CONVERTER ...]
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,7 @@ TOOL_STEPS = ("source", "source-float64", "source-second-shape", "convert", "val
               "toggle-reference", "toggle-ort-transformers", "localize")
 NNSMITH_CASES_PER_S = 34.0  # measured on this machine, see ../shared/FACTS.md
 NNSMITH_MAX_NODES = 5  # NNSmith's default graph size (mgen.max_nodes), for a like-for-like line
+ROUNDS = 3  # each configuration's time, split into rounds that alternate 1 and 2 workers
 
 
 def run_alone(converter: str, jobs: int, seconds: float, max_nodes: int = 8) -> tuple[Stats, float, float]:
@@ -64,43 +70,85 @@ def _timed(collect: Any, last_answer: list[float], slot: int) -> Any:
     return timed
 
 
-def overhead(stats: Stats, jobs: int) -> tuple[float, float]:
-    """(harness share of worker wall time, the part of it spent outside the case pipeline:
-    waiting for the parent, IPC, JSON), both as fractions."""
-    worker_wall = getattr(stats, "worker_wall_s", 0.0) or jobs * stats.elapsed_s
-    if not worker_wall:
-        return 0.0, 0.0
-    tool = sum(stats.stage_s[step] for step in TOOL_STEPS)
-    pipeline = sum(stats.stage_s.values())
-    return max(0.0, 1.0 - tool / worker_wall), max(0.0, 1.0 - pipeline / worker_wall)
+@dataclass
+class Pooled:
+    """One configuration's rounds added up: what its line reports."""
+
+    cases: int = 0
+    elapsed_s: float = 0.0
+    worker_wall_s: float = 0.0
+    tool_s: float = 0.0  # in the tools' own steps
+    pipeline_s: float = 0.0  # in any step of the case pipeline
+    parent_cpu_s: float = 0.0
+    nodes: float = 0.0  # summed over cases
+    rates: list[float] = field(default_factory=list)  # cases/s of each round
+
+    def add(self, stats: Stats, jobs: int, parent_cpu_s: float, nodes: float) -> None:
+        cases = sum(stats.cases.values())
+        self.cases += cases
+        self.elapsed_s += stats.elapsed_s
+        self.worker_wall_s += getattr(stats, "worker_wall_s", 0.0) or jobs * stats.elapsed_s
+        self.tool_s += sum(stats.stage_s[step] for step in TOOL_STEPS)
+        self.pipeline_s += sum(stats.stage_s.values())
+        self.parent_cpu_s += parent_cpu_s
+        self.nodes += nodes * cases
+        self.rates.append(cases / stats.elapsed_s)
+
+    @property
+    def rate(self) -> float:
+        return self.cases / self.elapsed_s if self.elapsed_s else 0.0
+
+    def overhead(self) -> tuple[float, float]:
+        """(harness share of worker wall time, the part of it spent outside the case pipeline:
+        waiting for the parent, IPC, JSON), both as fractions."""
+        if not self.worker_wall_s:
+            return 0.0, 0.0
+        return max(0.0, 1.0 - self.tool_s / self.worker_wall_s), max(0.0, 1.0 - self.pipeline_s / self.worker_wall_s)
 
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
     converters = tuple(sys.argv[2:]) or CONVERTERS
-    print(f"{'converter':14s} {'workers':>7s} {'cases':>7s} {'cases/s':>9s} {'speed-up':>9s} {'harness':>8s} "
-          f"{'outside':>8s} {'parent ms/case':>15s} {'ops/case':>9s} {'wall s':>7s}")
+    print(f"each configuration runs {seconds:g}s in {ROUNDS} rounds, 1 and 2 workers alternating")
+    print(f"{'converter':14s} {'workers':>7s} {'cases':>7s} {'cases/s':>9s} {'speed-up':>9s} {'rounds':>12s} "
+          f"{'harness':>8s} {'outside':>8s} {'parent ms/case':>15s} {'ops/case':>9s} {'wall s':>7s}")
     for converter in converters:
         runs = [(converter, 8)] + ([("torch-script", NNSMITH_MAX_NODES)] if converter == "torch-script" else [])
         for name, max_nodes in runs:
             label = name if max_nodes == 8 else f"{name}/{max_nodes}"
-            rates: dict[int, float] = {}
+            pooled = measure(name, seconds, max_nodes)
             for jobs in (1, 2):
-                measure(label, name, jobs, seconds, max_nodes, rates)
+                print_line(label, jobs, pooled)
             if name == "torch-script":
                 print(f"{'':14s} {label} with 2 workers vs NNSmith's {NNSMITH_CASES_PER_S:.0f} cases/s: "
-                      f"{rates[2] / NNSMITH_CASES_PER_S:.2f}x; one worker: {rates[1] / NNSMITH_CASES_PER_S:.2f}x")
+                      f"{pooled[2].rate / NNSMITH_CASES_PER_S:.2f}x; one worker: "
+                      f"{pooled[1].rate / NNSMITH_CASES_PER_S:.2f}x", flush=True)
 
 
-def measure(label: str, converter: str, jobs: int, seconds: float, max_nodes: int, rates: dict[int, float]) -> None:
-    """Run one campaign, print its line, and keep its cases/s in `rates` (for the speed-up)."""
-    stats, parent_cpu_s, nodes = run_alone(converter, jobs, seconds, max_nodes)
-    cases = sum(stats.cases.values())
-    rates[jobs] = cases / stats.elapsed_s
-    speed_up = f"{rates[jobs] / rates[1]:.2f}x" if jobs == 2 and rates.get(1) else ""
-    harness, outside = overhead(stats, jobs)
-    print(f"{label:14s} {jobs:7d} {cases:7d} {rates[jobs]:9.2f} {speed_up:>9s} "
-          f"{100 * harness:7.1f}% {100 * outside:7.1f}% {1000 * parent_cpu_s / max(1, cases):15.2f} {nodes:9.2f} {stats.elapsed_s:7.1f}", flush=True)
+def measure(converter: str, seconds: float, max_nodes: int) -> dict[int, Pooled]:
+    """Run the converter alone with 1 and with 2 workers, alternating, in ROUNDS rounds that add
+    up to `seconds` each: the machine's speed drifts (by a fifth within minutes, here), and
+    alternating puts the drift on both alike."""
+    pooled = {1: Pooled(), 2: Pooled()}
+    for _ in range(ROUNDS):
+        for jobs in (1, 2):
+            stats, parent_cpu_s, nodes = run_alone(converter, jobs, seconds / ROUNDS, max_nodes)
+            pooled[jobs].add(stats, jobs, parent_cpu_s, nodes)
+    return pooled
+
+
+def print_line(label: str, jobs: int, pooled: dict[int, Pooled]) -> None:
+    """One configuration's line; for 2 workers, the speed-up pooled and its range over rounds."""
+    runs = pooled[jobs]
+    speed_up = rounds = ""
+    if jobs == 2 and pooled[1].rate:
+        speed_up = f"{runs.rate / pooled[1].rate:.2f}x"
+        each = [two / one for one, two in zip(pooled[1].rates, runs.rates, strict=True) if one]
+        rounds = f"{min(each):.2f}-{max(each):.2f}x" if each else ""
+    harness, outside = runs.overhead()
+    print(f"{label:14s} {jobs:7d} {runs.cases:7d} {runs.rate:9.2f} {speed_up:>9s} {rounds:>12s} "
+          f"{100 * harness:7.1f}% {100 * outside:7.1f}% {1000 * runs.parent_cpu_s / max(1, runs.cases):15.2f} "
+          f"{runs.nodes / max(1, runs.cases):9.2f} {runs.elapsed_s:7.1f}", flush=True)
 
 
 if __name__ == "__main__":

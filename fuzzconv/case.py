@@ -70,6 +70,19 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+def readable_json(value: Any, depth: int = 0) -> str:
+    """JSON with sorted keys, an object's members on lines of their own down to lists, and each
+    element of a list of objects on one line: nested no deeper than a case needs."""
+    pad = " " * (depth + 1)
+    if isinstance(value, dict) and value:
+        members = ",\n".join(f"{pad}{json.dumps(key)}: {readable_json(value[key], depth + 1)}" for key in sorted(value))
+        return "{\n" + members + "\n" + " " * depth + "}"
+    if isinstance(value, list) and any(isinstance(item, dict) for item in value):
+        items = ",\n".join(pad + json.dumps(item, sort_keys=True, allow_nan=False) for item in value)
+        return "[\n" + items + "\n" + " " * depth + "]"
+    return json.dumps(value, sort_keys=True, allow_nan=False)
+
+
 def content_id(data: Any) -> str:
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]
 
@@ -201,7 +214,10 @@ class Case:
         }
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), sort_keys=True, indent=1)
+        """The case as people read it (crashes/, reports): one input or node per line, keys
+        sorted. Built from compact pieces, since `json.dumps(indent=...)` takes Python's slow
+        encoder and the campaign writes this for every hit's log."""
+        return readable_json(self.to_json())
 
     @staticmethod
     def from_json(data: Any) -> Case:
