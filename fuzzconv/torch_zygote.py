@@ -7,10 +7,11 @@ campaign re-importing. Forked from a process that has already imported them, a r
 ready in milliseconds and shares the imported pages. Nothing here starts a thread: the fork
 server only imports, sets thread counts and runs a few cases on one thread, so forking it is safe.
 
-The fork server also runs a few TorchScript cases once (`warm_up`): a fresh process pays for
-much more than imports on its first cases (the exporter's symbolic functions, onnxruntime's
-kernel registries, the operators' first dispatch), about a tenth of a second on its first
-case alone. Run here, every process forked afterwards starts with that done.
+The fork server also imports what the dynamo exporter loads on first use, and runs a few
+TorchScript cases once (`warm_up`): a fresh process pays for much more than imports on its
+first cases (the exporter's symbolic functions, onnxruntime's kernel registries, the
+operators' first dispatch), about a tenth of a second on its first TorchScript case and two
+seconds on its first dynamo case. Done here, every process forked afterwards starts with it.
 """
 
 from __future__ import annotations
@@ -40,6 +41,34 @@ from fuzzconv.ops import all_ops  # noqa: E402
 from fuzzconv.workers import tune_gc  # noqa: E402
 
 all_ops()  # the operator registry
+
+# What the dynamo exporter imports on its first export (torch.export, FX and its symbolic
+# shapes with sympy, onnxscript's ATen library, networkx for its passes): about 1,400 modules
+# and two seconds that every new process paid on its first torch-dynamo case. Imported here
+# they are shared; importing them starts no thread. Exporting a case here would (dynamo does).
+DYNAMO_MODULES = (
+    "torch._dynamo", "torch.export", "torch.export._trace", "torch.fx.experimental.symbolic_shapes",
+    "torch._functorch.aot_autograd", "torch._export.passes", "torch._inductor.decomposition",
+    "torch.onnx._internal.exporter._core", "torch.onnx._internal.exporter._registration",
+    "onnxscript", "onnxscript.function_libs.torch_lib.ops", "onnxscript.rewriter", "sympy", "networkx",
+)
+
+
+def import_dynamo_modules() -> int:
+    """Import DYNAMO_MODULES, skipping any this torch or onnxscript does not have; how many loaded."""
+    import importlib
+
+    loaded = 0
+    for name in DYNAMO_MODULES:
+        try:
+            importlib.import_module(name)
+            loaded += 1
+        except Exception:  # noqa: BLE001 - another version's layout: the first export imports it instead
+            continue
+    return loaded
+
+
+import_dynamo_modules()
 
 # How many cases the fork server runs before its first fork; 0 runs none (for comparison).
 WARM_VARIABLE = "FUZZCONV_WARM_CASES"

@@ -61,3 +61,20 @@ def test_warm_up_cases_are_the_same_every_time():
     first = _in_fresh_process("print([case.id for case in zygote.warm_up_cases(5)])")
     again = _in_fresh_process("print([case.id for case in zygote.warm_up_cases(5)])")
     assert first == again
+
+
+def test_fork_server_preloads_the_dynamo_exporter_without_starting_threads():
+    """What the first dynamo export would import is loaded in the fork server; importing it
+    starts no thread, which forking from it requires."""
+    out = _in_fresh_process("""
+        import os, sys, threading
+        print(all(name in sys.modules for name in ("torch._dynamo", "torch.export", "onnxscript", "sympy")))
+        print(zygote.import_dynamo_modules() == len(zygote.DYNAMO_MODULES))
+        print(threading.active_count(), len(os.listdir("/proc/self/task")))
+    """)
+    bare = subprocess.run([sys.executable, "-c", "import os, onnx, onnxruntime, torch\n"
+                           "print(len(os.listdir('/proc/self/task')))"],
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=120)
+    lines = out.splitlines()
+    assert lines[:2] == ["True", "True"]
+    assert lines[2] == f"1 {bare.stdout.strip()}"  # no thread beyond what importing torch itself leaves
