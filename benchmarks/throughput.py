@@ -3,8 +3,9 @@
 Each run is a real campaign: worker processes, the campaign database and the file store in a
 temporary folder. A configuration's time is split into rounds that alternate 1 and 2 workers
 (this machine's speed drifts by a fifth within minutes; alternating puts the drift on both).
-Prints, pooled over the rounds: cases/s (wall clock of the fuzzing loop, worker start-up and
-shut-down excluded, the drain of the cases still running at the end included: `wall s`); the
+Prints, pooled over the rounds: cases/s (the cases answered within the time budget, per
+second of it; worker start-up excluded, and the drain of the cases still running at the
+deadline, which one slow case can make long, not counted; `wall s` includes it); the
 speed-up of 2 workers over 1, and its range over the rounds; the harness overhead, the share of
 worker wall time (from the start to each worker's last answer, so a worker idle while another
 drains its last case is not counted) spent outside the converter, the source model's run and
@@ -46,25 +47,29 @@ def run_alone(converter: str, jobs: int, seconds: float, max_nodes: int = 8) -> 
                                 minimize_budget_s=0, progress_every_s=1e9)
         campaign = Campaign(config, Store(out).open(), db=CampaignDB.open(out / FILENAME))
         last_answer = [0.0] * len(campaign.workers)
+        answers: list[float] = []
         for slot, worker in enumerate(campaign.workers):
-            worker.collect = _timed(worker.collect, last_answer, slot)  # type: ignore[method-assign]
+            worker.collect = _timed(worker.collect, last_answer, slot, answers)  # type: ignore[method-assign]
         cpu = time.process_time()
         stats = campaign.run()
         cpu = time.process_time() - cpu
         stats.worker_wall_s = sum(max(0.0, min(t, stats.ended or t) - stats.started)  # type: ignore[attr-defined]
                                   for t in last_answer)
+        stats.in_time = sum(t <= stats.started + seconds for t in answers)  # type: ignore[attr-defined]
         with CampaignDB.open(out / FILENAME, readonly=True) as db:
             nodes = db.conn.execute("SELECT AVG(node_count) FROM cases").fetchone()[0] or 0.0
         return stats, cpu, float(nodes)
 
 
-def _timed(collect: Any, last_answer: list[float], slot: int) -> Any:
-    """`collect`, noting when it last returned an answer: a worker whose last case ended before
-    another's drain at the end of the run is idle then, which is not harness overhead."""
+def _timed(collect: Any, last_answer: list[float], slot: int, answers: list[float]) -> Any:
+    """`collect`, noting when each answer came (cases/s counts those within the time budget) and
+    when the slot's last one did: a worker whose last case ended before another's drain at the
+    end of the run is idle then, which is not harness overhead."""
     def timed() -> Any:
         result = collect()
         if result is not None:
             last_answer[slot] = time.monotonic()
+            answers.append(last_answer[slot])
         return result
 
     return timed
@@ -75,6 +80,8 @@ class Pooled:
     """One configuration's rounds added up: what its line reports."""
 
     cases: int = 0
+    in_time: int = 0  # cases answered within the time budget
+    budget_s: float = 0.0
     elapsed_s: float = 0.0
     worker_wall_s: float = 0.0
     tool_s: float = 0.0  # in the tools' own steps
@@ -83,20 +90,25 @@ class Pooled:
     nodes: float = 0.0  # summed over cases
     rates: list[float] = field(default_factory=list)  # cases/s of each round
 
-    def add(self, stats: Stats, jobs: int, parent_cpu_s: float, nodes: float) -> None:
+    def add(self, stats: Stats, jobs: int, budget_s: float, parent_cpu_s: float, nodes: float) -> None:
         cases = sum(stats.cases.values())
         self.cases += cases
+        self.in_time += stats.in_time  # type: ignore[attr-defined]
+        self.budget_s += budget_s
         self.elapsed_s += stats.elapsed_s
         self.worker_wall_s += getattr(stats, "worker_wall_s", 0.0) or jobs * stats.elapsed_s
         self.tool_s += sum(stats.stage_s[step] for step in TOOL_STEPS)
         self.pipeline_s += sum(stats.stage_s.values())
         self.parent_cpu_s += parent_cpu_s
         self.nodes += nodes * cases
-        self.rates.append(cases / stats.elapsed_s)
+        self.rates.append(stats.in_time / budget_s)  # type: ignore[attr-defined]
 
     @property
     def rate(self) -> float:
-        return self.cases / self.elapsed_s if self.elapsed_s else 0.0
+        """Cases answered within the budget, per second of it: the cases still running at the
+        deadline are drained (and stored) but not counted, since one slow last case would
+        otherwise weigh on a short round."""
+        return self.in_time / self.budget_s if self.budget_s else 0.0
 
     def overhead(self) -> tuple[float, float]:
         """(harness share of worker wall time, the part of it spent outside the case pipeline:
@@ -133,7 +145,7 @@ def measure(converter: str, seconds: float, max_nodes: int) -> dict[int, Pooled]
     for _ in range(ROUNDS):
         for jobs in (1, 2):
             stats, parent_cpu_s, nodes = run_alone(converter, jobs, seconds / ROUNDS, max_nodes)
-            pooled[jobs].add(stats, jobs, parent_cpu_s, nodes)
+            pooled[jobs].add(stats, jobs, seconds / ROUNDS, parent_cpu_s, nodes)
     return pooled
 
 

@@ -64,17 +64,19 @@ def test_warm_up_cases_are_the_same_every_time():
 
 
 def test_fork_server_preloads_the_dynamo_exporter_without_starting_threads():
-    """What the first dynamo export would import is loaded in the fork server; importing it
-    starts no thread, which forking from it requires."""
+    """What the first dynamo export would import is loaded in the fork server; neither that nor
+    the warm-up cases start a thread (forking from it requires none), nor import TensorFlow."""
     out = _in_fresh_process("""
         import os, sys, threading
         print(all(name in sys.modules for name in ("torch._dynamo", "torch.export", "onnxscript", "sympy")))
         print(zygote.import_dynamo_modules() == len(zygote.DYNAMO_MODULES))
         print(threading.active_count(), len(os.listdir("/proc/self/task")))
-    """)
+        print(any(name.split(".")[0] in ("tensorflow", "keras", "tf2onnx") for name in sys.modules))
+    """, warm_cases=2)
     bare = subprocess.run([sys.executable, "-c", "import os, onnx, onnxruntime, torch\n"
                            "print(len(os.listdir('/proc/self/task')))"],
                           env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=120)
     lines = out.splitlines()
     assert lines[:2] == ["True", "True"]
     assert lines[2] == f"1 {bare.stdout.strip()}"  # no thread beyond what importing torch itself leaves
+    assert lines[3] == "False"  # a torch worker never imports TensorFlow
