@@ -2,7 +2,8 @@
 
 Each run is a real campaign: worker processes, the campaign database and the file store in a
 temporary folder. A configuration's time is split into rounds that alternate 1 and 2 workers
-(this machine's speed drifts by a fifth within minutes; alternating puts the drift on both).
+(this machine's speed drifts by a fifth within minutes; alternating puts the drift on both),
+each round with its own campaign seed, the same for its 1- and its 2-worker run.
 Prints, pooled over the rounds: cases/s (the cases answered within the time budget, per
 second of it; worker start-up excluded, and the drain of the cases still running at the
 deadline, which one slow case can make long, not counted; `wall s` includes it); the
@@ -38,12 +39,13 @@ NNSMITH_MAX_NODES = 5  # NNSmith's default graph size (mgen.max_nodes), for a li
 ROUNDS = 3  # each configuration's time, split into rounds that alternate 1 and 2 workers
 
 
-def run_alone(converter: str, jobs: int, seconds: float, max_nodes: int = 8) -> tuple[Stats, float, float]:
+def run_alone(converter: str, jobs: int, seconds: float, max_nodes: int = 8,
+              seed: int = 1234) -> tuple[Stats, float, float]:
     """A campaign of one converter: its stats, the parent's CPU seconds, and operators per case.
     `stats.worker_wall_s` is the summed time from the start until each worker's last answer."""
     with tempfile.TemporaryDirectory(prefix="fuzzconv-bench-") as folder:
         out = Path(folder)
-        config = CampaignConfig(out, (converter,), seconds, seed=1234, jobs=jobs, replays=1, max_nodes=max_nodes,
+        config = CampaignConfig(out, (converter,), seconds, seed=seed, jobs=jobs, replays=1, max_nodes=max_nodes,
                                 minimize_budget_s=0, progress_every_s=1e9)
         campaign = Campaign(config, Store(out).open(), db=CampaignDB.open(out / FILENAME))
         last_answer = [0.0] * len(campaign.workers)
@@ -140,11 +142,13 @@ def main() -> None:
 def measure(converter: str, seconds: float, max_nodes: int) -> dict[int, Pooled]:
     """Run the converter alone with 1 and with 2 workers, alternating, in ROUNDS rounds that add
     up to `seconds` each: the machine's speed drifts (by a fifth within minutes, here), and
-    alternating puts the drift on both alike."""
+    alternating puts the drift on both alike. Each round has its own seed stream: where a
+    stream puts its slow cases (a tf2onnx case can take 17 s) would otherwise repeat in every
+    round, and two workers, going twice as deep, meet slow cases one worker never reaches."""
     pooled = {1: Pooled(), 2: Pooled()}
-    for _ in range(ROUNDS):
-        for jobs in (1, 2):
-            stats, parent_cpu_s, nodes = run_alone(converter, jobs, seconds / ROUNDS, max_nodes)
+    for round_index in range(ROUNDS):
+        for jobs in (1, 2):  # the same seed for both: a round compares like with like
+            stats, parent_cpu_s, nodes = run_alone(converter, jobs, seconds / ROUNDS, max_nodes, 1234 + round_index)
             pooled[jobs].add(stats, jobs, seconds / ROUNDS, parent_cpu_s, nodes)
     return pooled
 
