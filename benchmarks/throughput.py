@@ -92,13 +92,13 @@ class Pooled:
     nodes: float = 0.0  # summed over cases
     rates: list[float] = field(default_factory=list)  # cases/s of each round
 
-    def add(self, stats: Stats, jobs: int, budget_s: float, parent_cpu_s: float, nodes: float) -> None:
+    def add(self, stats: Stats, budget_s: float, parent_cpu_s: float, nodes: float) -> None:
         cases = sum(stats.cases.values())
         self.cases += cases
         self.in_time += stats.in_time  # type: ignore[attr-defined]
         self.budget_s += budget_s
         self.elapsed_s += stats.elapsed_s
-        self.worker_wall_s += getattr(stats, "worker_wall_s", 0.0) or jobs * stats.elapsed_s
+        self.worker_wall_s += stats.worker_wall_s  # type: ignore[attr-defined]
         self.tool_s += sum(stats.stage_s[step] for step in TOOL_STEPS)
         self.pipeline_s += sum(stats.stage_s.values())
         self.parent_cpu_s += parent_cpu_s
@@ -149,7 +149,7 @@ def measure(converter: str, seconds: float, max_nodes: int) -> dict[int, Pooled]
     for round_index in range(ROUNDS):
         for jobs in (1, 2):  # the same seed for both: a round compares like with like
             stats, parent_cpu_s, nodes = run_alone(converter, jobs, seconds / ROUNDS, max_nodes, 1234 + round_index)
-            pooled[jobs].add(stats, jobs, seconds / ROUNDS, parent_cpu_s, nodes)
+            pooled[jobs].add(stats, seconds / ROUNDS, parent_cpu_s, nodes)
     return pooled
 
 
