@@ -196,9 +196,9 @@ def run_job(job: dict[str, Any], report_stage: Callable[[str], None], knowledge:
             from fuzzconv.fuzz_job import Knowledge, done_payload, make_case
 
             report_stage("generate")
-            made = make_case(job, knowledge if knowledge is not None else Knowledge())
-            Case.from_json(made.to_json())  # the generator never hands on what a case file may not hold
-            case = made
+            # Not loaded back here: the parent loads the case's text as any case file
+            # (answer_result), and a case that does not load is reported as fuzzconv's bug.
+            case = made = make_case(job, knowledge if knowledge is not None else Knowledge())
             publish(case.canonical_text)
             outcome = run_case(case, on_stage=report_stage)
             return "fuzzed", json.dumps(done_payload(case, case.canonical_text, outcome, job["index"]))

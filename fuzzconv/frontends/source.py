@@ -77,11 +77,61 @@ def _assign(node: Node, types: Types, frontend: str, expr: str) -> str:
 
 MODEL_MARKER = "# --- the model ---"
 
+# What turns a seed into the model's weights and inputs: the same text for every case of a
+# frontend, so it sits before MODEL_MARKER with the data helpers, in the part that is compiled
+# once (fuzzconv.frontends.materialize); the model and its INPUTS, after the marker, are the case's own.
+_TORCH_MAKERS = f"""def make_model(seed):
+{INDENT}model = Model().eval()
+{INDENT}rng = np.random.default_rng([seed, 1])
+{INDENT}with torch.no_grad():
+{INDENT * 2}for name, tensor in model.state_dict().items():
+{INDENT * 3}if tensor.is_floating_point():
+{INDENT * 4}fan_in = tensor.numel() // max(1, tensor.shape[0]) if tensor.dim() > 1 else 1
+{INDENT * 4}values = weight_values(rng, name, tuple(tensor.shape), fan_in)
+{INDENT * 4}tensor.copy_(torch.from_numpy(values))
+{INDENT}return model"""
 
-@lru_cache(maxsize=1)
-def _helpers() -> str:
+_KERAS_MAKERS = f"""def make_model(seed, float_dtype="float32"):
+{INDENT}# float_dtype="float64" builds the float64 reference the oracle judges against
+{INDENT}keras.config.set_dtype_policy(float_dtype)
+{INDENT}try:
+{INDENT * 2}model = build_model(float_dtype)
+{INDENT}finally:
+{INDENT * 2}keras.config.set_dtype_policy("float32")
+{INDENT}rng = np.random.default_rng([seed, 1])
+{INDENT}values = []
+{INDENT}for weight in model.weights:
+{INDENT * 2}shape = tuple(weight.shape)
+{INDENT * 2}fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+{INDENT * 2}values.append(weight_values(rng, weight.path, shape, fan_in).astype(weight.dtype))
+{INDENT}model.set_weights(values)
+{INDENT}return model"""
+
+_MAKE_INPUTS = f"""def make_inputs(seed):
+{INDENT}rng = np.random.default_rng(seed)
+{INDENT}return [draw_array(rng, shape, dtype, domain, DATA_MODE) for _, shape, dtype, domain in INPUTS]"""
+
+
+@lru_cache(maxsize=2)
+def _prelude(frontend: str) -> str:
+    """Everything before MODEL_MARKER: imports, data helpers, make_model and make_inputs."""
     helpers = (datagen.draw_array, datagen.with_edge_values, datagen.weight_values)
-    return "\n\n".join(inspect.getsource(f) for f in helpers) + "\n" + MODEL_MARKER
+    makers = _TORCH_MAKERS if frontend == "torch" else _KERAS_MAKERS
+    return "\n".join([
+        "import numpy as np",
+        "import torch" if frontend == "torch" else "import keras",
+        "",
+        "",
+        "\n\n".join(inspect.getsource(f) for f in helpers),
+        "",
+        makers,
+        "",
+        "",
+        _MAKE_INPUTS,
+        "",
+        "",
+        MODEL_MARKER,
+    ])
 
 
 def _inputs_block(graph: Graph, data_mode: str) -> str:
@@ -97,11 +147,6 @@ def _inputs_block(graph: Graph, data_mode: str) -> str:
             "INPUTS = [",
             *rows,
             "]",
-            "",
-            "",
-            "def make_inputs(seed):",
-            f"{INDENT}rng = np.random.default_rng(seed)",
-            f"{INDENT}return [draw_array(rng, shape, dtype, domain, DATA_MODE) for _, shape, dtype, domain in INPUTS]",
         ]
     )
 
@@ -118,11 +163,7 @@ def torch_source(graph: Graph, data_mode: str = "random") -> str:
     outputs = "".join(f"{name}, " for name in graph.outputs)
     return "\n".join(
         [
-            "import numpy as np",
-            "import torch",
-            "",
-            "",
-            _helpers(),
+            _prelude("torch"),
             "",
             "class Model(torch.nn.Module):",
             f"{INDENT}def __init__(self):",
@@ -132,18 +173,6 @@ def torch_source(graph: Graph, data_mode: str = "random") -> str:
             f"{INDENT}def forward({args}):",
             *body,
             f"{INDENT * 2}return ({outputs.rstrip()})",
-            "",
-            "",
-            "def make_model(seed):",
-            f"{INDENT}model = Model().eval()",
-            f"{INDENT}rng = np.random.default_rng([seed, 1])",
-            f"{INDENT}with torch.no_grad():",
-            f"{INDENT * 2}for name, tensor in model.state_dict().items():",
-            f"{INDENT * 3}if tensor.is_floating_point():",
-            f"{INDENT * 4}fan_in = tensor.numel() // max(1, tensor.shape[0]) if tensor.dim() > 1 else 1",
-            f"{INDENT * 4}values = weight_values(rng, name, tuple(tensor.shape), fan_in)",
-            f"{INDENT * 4}tensor.copy_(torch.from_numpy(values))",
-            f"{INDENT}return model",
             "",
             "",
             _inputs_block(graph, data_mode),
@@ -169,32 +198,11 @@ def keras_source(graph: Graph, data_mode: str = "random") -> str:
     outputs = ", ".join(graph.outputs)
     return "\n".join(
         [
-            "import numpy as np",
-            "import keras",
-            "",
-            "",
-            _helpers(),
+            _prelude("keras"),
             "",
             "def build_model(float_dtype=\"float32\"):",
             *body,
             f"{INDENT}return keras.Model(inputs=[{inputs}], outputs=[{outputs}])",
-            "",
-            "",
-            "def make_model(seed, float_dtype=\"float32\"):",
-            f"{INDENT}# float_dtype=\"float64\" builds the float64 reference the oracle judges against",
-            f"{INDENT}keras.config.set_dtype_policy(float_dtype)",
-            f"{INDENT}try:",
-            f"{INDENT * 2}model = build_model(float_dtype)",
-            f"{INDENT}finally:",
-            f"{INDENT * 2}keras.config.set_dtype_policy(\"float32\")",
-            f"{INDENT}rng = np.random.default_rng([seed, 1])",
-            f"{INDENT}values = []",
-            f"{INDENT}for weight in model.weights:",
-            f"{INDENT * 2}shape = tuple(weight.shape)",
-            f"{INDENT * 2}fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1",
-            f"{INDENT * 2}values.append(weight_values(rng, weight.path, shape, fan_in).astype(weight.dtype))",
-            f"{INDENT}model.set_weights(values)",
-            f"{INDENT}return model",
             "",
             "",
             _inputs_block(graph, data_mode),
