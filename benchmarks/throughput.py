@@ -12,7 +12,9 @@ worker wall time (from the start to each worker's last answer, so a worker idle 
 drains its last case is not counted) spent outside the converter, the source model's run and
 onnxruntime (that is generation, materialization, comparison, storage and IPC); the part of
 that spent outside the case pipeline (generation in the worker, waiting for the parent, IPC);
-and the parent's CPU time per case.
+the parent's CPU time per case; and the workers' own CPU time per case and the share of a core
+each worker had while busy, which tell the machine's cost of running two workers (caches and
+memory shared, a core lent to the parent) from the harness's.
 Not part of the test suite. Usage: python benchmarks/throughput.py [SECONDS_PER_CONFIGURATION] [CONVERTER ...]
 """
 
@@ -89,6 +91,8 @@ class Pooled:
     tool_s: float = 0.0  # in the tools' own steps
     pipeline_s: float = 0.0  # in any step of the case pipeline
     parent_cpu_s: float = 0.0
+    worker_cpu_s: float = 0.0  # the workers' CPU time on their cases
+    busy_s: float = 0.0  # the workers' wall time on their cases, as the parent measured it
     nodes: float = 0.0  # summed over cases
     rates: list[float] = field(default_factory=list)  # cases/s of each round
 
@@ -102,6 +106,8 @@ class Pooled:
         self.tool_s += sum(stats.stage_s[step] for step in TOOL_STEPS)
         self.pipeline_s += sum(stats.stage_s.values())
         self.parent_cpu_s += parent_cpu_s
+        self.worker_cpu_s += sum(stats.cpu_s.values())
+        self.busy_s += sum(stats.busy_s.values())
         self.nodes += nodes * cases
         self.rates.append(stats.in_time / budget_s)  # type: ignore[attr-defined]
 
@@ -125,7 +131,8 @@ def main() -> None:
     converters = tuple(sys.argv[2:]) or CONVERTERS
     print(f"each configuration runs {seconds:g}s in {ROUNDS} rounds, 1 and 2 workers alternating")
     print(f"{'converter':14s} {'workers':>7s} {'cases':>7s} {'cases/s':>9s} {'speed-up':>9s} {'rounds':>12s} "
-          f"{'harness':>8s} {'outside':>8s} {'parent ms/case':>15s} {'ops/case':>9s} {'wall s':>7s}")
+          f"{'harness':>8s} {'outside':>8s} {'parent ms/case':>15s} {'worker cpu ms/case':>19s} {'core':>5s} "
+          f"{'ops/case':>9s} {'wall s':>7s}")
     for converter in converters:
         runs = [(converter, 8)] + ([("torch-script", NNSMITH_MAX_NODES)] if converter == "torch-script" else [])
         for name, max_nodes in runs:
@@ -162,8 +169,10 @@ def print_line(label: str, jobs: int, pooled: dict[int, Pooled]) -> None:
         each = [two / one for one, two in zip(pooled[1].rates, runs.rates, strict=True) if one]
         rounds = f"{min(each):.2f}-{max(each):.2f}x" if each else ""
     harness, outside = runs.overhead()
+    core = runs.worker_cpu_s / runs.busy_s if runs.busy_s else 0.0
     print(f"{label:14s} {jobs:7d} {runs.cases:7d} {runs.rate:9.2f} {speed_up:>9s} {rounds:>12s} "
           f"{100 * harness:7.1f}% {100 * outside:7.1f}% {1000 * runs.parent_cpu_s / max(1, runs.cases):15.2f} "
+          f"{1000 * runs.worker_cpu_s / max(1, runs.cases):19.2f} {core:5.2f} "
           f"{runs.nodes / max(1, runs.cases):9.2f} {runs.elapsed_s:7.1f}", flush=True)
 
 

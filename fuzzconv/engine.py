@@ -70,6 +70,9 @@ class Stats:
     started: float = field(default_factory=time.monotonic)
     cases: Counter[str] = field(default_factory=Counter)
     busy_s: Counter[str] = field(default_factory=Counter)  # seconds (float counts)
+    # The workers' CPU seconds on fuzz cases, this run: against busy_s, how much of a core a
+    # worker got (benchmarks/throughput.py compares it for 1 and 2 workers).
+    cpu_s: Counter[str] = field(default_factory=Counter)
     statuses: Counter[tuple[str, str]] = field(default_factory=Counter)
     stages: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     buckets: dict[str, int] = field(default_factory=dict)
@@ -426,6 +429,7 @@ class Campaign:
         converter = case.target.converter
         self.stats.cases[converter] += 1
         self.stats.busy_s[converter] += result.elapsed_s  # type: ignore[assignment]
+        self.stats.cpu_s[converter] += result.cpu_s  # type: ignore[assignment]
         if outcome is None:
             self.stats.internal_errors += 1
             self.store.save_internal_error(case, result.error)

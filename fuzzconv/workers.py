@@ -191,6 +191,7 @@ def run_job(job: dict[str, Any], report_stage: Callable[[str], None], knowledge:
 
     case: Case | None = None
     made: Case | None = None
+    cpu_start = time.process_time()
     try:
         if job["kind"] == "fuzz":
             from fuzzconv.fuzz_job import Knowledge, done_payload, make_case
@@ -201,7 +202,9 @@ def run_job(job: dict[str, Any], report_stage: Callable[[str], None], knowledge:
             case = made = make_case(job, knowledge if knowledge is not None else Knowledge())
             publish(case.canonical_text)
             outcome = run_case(case, on_stage=report_stage)
-            return "fuzzed", json.dumps(done_payload(case, case.canonical_text, outcome, job["index"]))
+            payload = done_payload(case, case.canonical_text, outcome, job["index"])
+            payload["cpu_s"] = time.process_time() - cpu_start
+            return "fuzzed", json.dumps(payload)
         case = Case.from_json(job["case"])
         if job["kind"] == "minimize":
             from fuzzconv.reduce_job import reduce_bucket
@@ -226,7 +229,8 @@ def answer_result(kind: str, payload: str, job: dict[str, Any], case: Case | Non
         except (CaseError, KeyError, TypeError, ValueError) as exc:  # the worker checked the case; fuzzconv's bug
             return Result(stand_in_case(job), None, elapsed_s,
                           error=f"the worker's case does not load: {exc}\n{json.dumps(data.get('case'))}")
-        return Result(made, outcome, elapsed_s, index=data.get("index"), keys=keys)
+        return Result(made, outcome, elapsed_s, index=data.get("index"), keys=keys,
+                      cpu_s=float(data.get("cpu_s", 0.0)))
     if kind == "error":
         found = Case.from_json(data["case"]) if data.get("case") else case
         return Result(found or stand_in_case(job), None, elapsed_s, error=data["traceback"])
@@ -299,6 +303,7 @@ class Result:
     reduced: dict[str, Any] | None = None  # what a minimize job produced
     index: int | None = None  # a fuzz job's place in its converter's seed stream
     keys: tuple[str, ...] = ()  # a fuzz job's coverage keys, computed in the worker
+    cpu_s: float = 0.0  # the worker process's CPU time for a fuzz job, making the case included
 
 
 def _context(frontend: str, python: str | None) -> Any:

@@ -165,6 +165,7 @@ def test_a_fuzz_job_makes_its_case_in_the_worker_with_the_campaigns_shared_knowl
     assert result.case == expected and result.index == 7
     assert result.outcome is not None and result.outcome.case_id == expected.id
     assert f"op:torch:{expected.graph.nodes[0].op}" in result.keys
+    assert 0 < result.cpu_s < result.elapsed_s + 0.5  # the worker's own CPU time, for benchmarks
 
 
 def test_a_worker_lost_on_a_fuzz_job_is_recorded_against_the_case_it_made():
