@@ -190,7 +190,6 @@ def run_job(job: dict[str, Any], report_stage: Callable[[str], None], knowledge:
     from fuzzconv.pipeline import run_case
 
     case: Case | None = None
-    made: Case | None = None
     cpu_start = time.process_time()
     try:
         if job["kind"] == "fuzz":
@@ -199,7 +198,7 @@ def run_job(job: dict[str, Any], report_stage: Callable[[str], None], knowledge:
             report_stage("generate")
             # Not loaded back here: the parent loads the case's text as any case file
             # (answer_result), and a case that does not load is reported as fuzzconv's bug.
-            case = made = make_case(job, knowledge if knowledge is not None else Knowledge())
+            case = make_case(job, knowledge if knowledge is not None else Knowledge())
             publish(case.canonical_text)
             outcome = run_case(case, on_stage=report_stage)
             payload = done_payload(case, case.canonical_text, outcome, job["index"])
@@ -213,8 +212,7 @@ def run_job(job: dict[str, Any], report_stage: Callable[[str], None], knowledge:
             return "reduced", json.dumps(result)
         return "done", json.dumps(run_case(case, on_stage=report_stage).to_json())
     except Exception:  # fuzzconv's own bug: report it loudly, keep the worker
-        made_text = f"\n--- the case it made ---\n{made.dumps()}" if case is None and made is not None else ""
-        return "error", json.dumps({"traceback": traceback.format_exc() + made_text,
+        return "error", json.dumps({"traceback": traceback.format_exc(),
                                     "case": case.to_json() if case is not None else None})
 
 
@@ -226,7 +224,7 @@ def answer_result(kind: str, payload: str, job: dict[str, Any], case: Case | Non
             keys = tuple(data.get("keys", ()))
             made = Case.from_canonical(data["case"]) if isinstance(data["case"], str) else Case.from_json(data["case"])
             outcome = answer_outcome(data["outcome"], keys)
-        except (CaseError, KeyError, TypeError, ValueError) as exc:  # the worker checked the case; fuzzconv's bug
+        except (CaseError, KeyError, TypeError, ValueError) as exc:  # the generator made it: fuzzconv's bug
             return Result(stand_in_case(job), None, elapsed_s,
                           error=f"the worker's case does not load: {exc}\n{json.dumps(data.get('case'))}")
         return Result(made, outcome, elapsed_s, index=data.get("index"), keys=keys,

@@ -31,6 +31,25 @@ def test_same_nan_positions_agree():
     assert compare_output("y", both.copy(), both, 1e-6).ok
 
 
+def test_identical_outputs_pass_at_zero_error_and_any_change_is_measured():
+    """Equal outputs take a shortcut; it must agree with the full comparison on what differs."""
+    rng = np.random.default_rng(3)
+    for dtype in ("float16", "float32", "float64", "int64", "bool"):
+        expected = (rng.standard_normal((4, 5)) * 3).astype(dtype)
+        if dtype.startswith("float"):
+            expected.flat[[1, 7, 11]] = [np.nan, np.inf, -np.inf]
+        same = compare_output("y", expected.copy(), expected, 0.0)
+        assert same.ok and same.nonfinite_ok and same.required_tol == 0.0 and same.max_abs_err == 0.0
+        changed = expected.copy()
+        changed.flat[3] = not changed.flat[3] if dtype == "bool" else changed.flat[3] + 1
+        diff = compare_output("y", changed, expected, 1e-3)
+        assert not diff.ok and diff.required_tol > 1e-3 and diff.max_abs_err > 0
+        if dtype.startswith("float"):
+            moved = expected.copy()
+            moved.flat[[1, 2]] = moved.flat[[2, 1]]  # a NaN at another position
+            assert not compare_output("y", moved, expected, 10.0).nonfinite_ok
+
+
 def test_shape_and_dtype_are_checked_first():
     expected = np.zeros((2, 3), dtype=np.float32)
     assert not compare_output("y", np.zeros((3, 2), dtype=np.float32), expected, 1.0).shape_ok
