@@ -20,9 +20,11 @@ Not part of the test suite. Usage: python benchmarks/throughput.py [SECONDS_PER_
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,10 +44,13 @@ ROUNDS = 3  # each configuration's time, split into rounds that alternate 1 and 
 
 
 def run_alone(converter: str, jobs: int, seconds: float, max_nodes: int = 8,
-              seed: int = 1234) -> tuple[Stats, float, float]:
+              seed: int = 1234, keep_in: Path | None = None) -> tuple[Stats, float, float]:
     """A campaign of one converter: its stats, the parent's CPU seconds, and operators per case.
-    `stats.worker_wall_s` is the summed time from the start until each worker's last answer."""
-    with tempfile.TemporaryDirectory(prefix="fuzzconv-bench-") as folder:
+    `stats.worker_wall_s` is the summed time from the start until each worker's last answer.
+    With `keep_in`, the campaign's folder is made there and left for the caller to remove."""
+    kept = keep_in is not None
+    with (nullcontext(tempfile.mkdtemp(prefix="fuzzconv-bench-", dir=keep_in)) if kept
+          else tempfile.TemporaryDirectory(prefix="fuzzconv-bench-")) as folder:
         out = Path(folder)
         config = CampaignConfig(out, (converter,), seconds, seed=seed, jobs=jobs, replays=1, max_nodes=max_nodes,
                                 minimize_budget_s=0, progress_every_s=1e9)
@@ -133,20 +138,27 @@ def main() -> None:
     print(f"{'converter':14s} {'workers':>7s} {'cases':>7s} {'cases/s':>9s} {'speed-up':>9s} {'rounds':>12s} "
           f"{'harness':>8s} {'outside':>8s} {'parent ms/case':>15s} {'worker cpu ms/case':>19s} {'core':>5s} "
           f"{'ops/case':>9s} {'wall s':>7s}")
-    for converter in converters:
-        runs = [(converter, 8)] + ([("torch-script", NNSMITH_MAX_NODES)] if converter == "torch-script" else [])
-        for name, max_nodes in runs:
-            label = name if max_nodes == 8 else f"{name}/{max_nodes}"
-            pooled = measure(name, seconds, max_nodes)
-            for jobs in (1, 2):
-                print_line(label, jobs, pooled)
-            if name == "torch-script":
-                print(f"{'':14s} {label} with 2 workers vs NNSmith's {NNSMITH_CASES_PER_S:.0f} cases/s: "
-                      f"{pooled[2].rate / NNSMITH_CASES_PER_S:.2f}x; one worker: "
-                      f"{pooled[1].rate / NNSMITH_CASES_PER_S:.2f}x", flush=True)
+    # Every run's folder is removed at the end, not after its run: deleting a campaign's
+    # thousands of files right before the next run started made that run's parent 0.3-0.7 ms
+    # a case dearer (kernel work on the deleted files lingers), round after round.
+    folders = Path(tempfile.mkdtemp(prefix="fuzzconv-bench-runs-"))
+    try:
+        for converter in converters:
+            runs = [(converter, 8)] + ([("torch-script", NNSMITH_MAX_NODES)] if converter == "torch-script" else [])
+            for name, max_nodes in runs:
+                label = name if max_nodes == 8 else f"{name}/{max_nodes}"
+                pooled = measure(name, seconds, max_nodes, folders)
+                for jobs in (1, 2):
+                    print_line(label, jobs, pooled)
+                if name == "torch-script":
+                    print(f"{'':14s} {label} with 2 workers vs NNSmith's {NNSMITH_CASES_PER_S:.0f} cases/s: "
+                          f"{pooled[2].rate / NNSMITH_CASES_PER_S:.2f}x; one worker: "
+                          f"{pooled[1].rate / NNSMITH_CASES_PER_S:.2f}x", flush=True)
+    finally:
+        shutil.rmtree(folders, ignore_errors=True)
 
 
-def measure(converter: str, seconds: float, max_nodes: int) -> dict[int, Pooled]:
+def measure(converter: str, seconds: float, max_nodes: int, keep_in: Path | None = None) -> dict[int, Pooled]:
     """Run the converter alone with 1 and with 2 workers, alternating, in ROUNDS rounds that add
     up to `seconds` each: the machine's speed drifts (by a fifth within minutes, here), and
     alternating puts the drift on both alike. Each round has its own seed stream: where a
@@ -155,7 +167,8 @@ def measure(converter: str, seconds: float, max_nodes: int) -> dict[int, Pooled]
     pooled = {1: Pooled(), 2: Pooled()}
     for round_index in range(ROUNDS):
         for jobs in (1, 2):  # the same seed for both: a round compares like with like
-            stats, parent_cpu_s, nodes = run_alone(converter, jobs, seconds / ROUNDS, max_nodes, 1234 + round_index)
+            stats, parent_cpu_s, nodes = run_alone(converter, jobs, seconds / ROUNDS, max_nodes, 1234 + round_index,
+                                                   keep_in)
             pooled[jobs].add(stats, seconds / ROUNDS, parent_cpu_s, nodes)
     return pooled
 
