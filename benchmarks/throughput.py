@@ -139,8 +139,8 @@ def main() -> None:
           f"{'harness':>8s} {'outside':>8s} {'parent ms/case':>15s} {'worker cpu ms/case':>19s} {'core':>5s} "
           f"{'ops/case':>9s} {'wall s':>7s}")
     # Every run's folder is removed at the end, not after its run: deleting a campaign's
-    # thousands of files right before the next run started made that run's parent 0.3-0.7 ms
-    # a case dearer (kernel work on the deleted files lingers), round after round.
+    # thousands of files right before the next run started made each later run's parent
+    # 0.5-1.4 ms a case dearer (kernel work on the deleted files lingers), more every round.
     folders = Path(tempfile.mkdtemp(prefix="fuzzconv-bench-runs-"))
     try:
         for converter in converters:
