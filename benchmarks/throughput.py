@@ -48,9 +48,9 @@ def run_alone(converter: str, jobs: int, seconds: float, max_nodes: int = 8,
     """A campaign of one converter: its stats, the parent's CPU seconds, and operators per case.
     `stats.worker_wall_s` is the summed time from the start until each worker's last answer.
     With `keep_in`, the campaign's folder is made there and left for the caller to remove."""
-    kept = keep_in is not None
-    with (nullcontext(tempfile.mkdtemp(prefix="fuzzconv-bench-", dir=keep_in)) if kept
-          else tempfile.TemporaryDirectory(prefix="fuzzconv-bench-")) as folder:
+    place = (nullcontext(tempfile.mkdtemp(prefix="fuzzconv-bench-", dir=keep_in)) if keep_in is not None
+             else tempfile.TemporaryDirectory(prefix="fuzzconv-bench-"))
+    with place as folder:
         out = Path(folder)
         config = CampaignConfig(out, (converter,), seconds, seed=seed, jobs=jobs, replays=1, max_nodes=max_nodes,
                                 minimize_budget_s=0, progress_every_s=1e9)
