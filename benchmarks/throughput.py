@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nnsmith_baseline  # beside this script
+
 from fuzzconv.campaign_db import FILENAME, CampaignDB
 from fuzzconv.case import CONVERTERS
 from fuzzconv.engine import Campaign, CampaignConfig, Stats
@@ -38,7 +40,7 @@ from fuzzconv.store import Store
 TOOL_STEPS = ("source", "source-float64", "source-second-shape", "convert", "validate", "runtime-load",
               "runtime-run-off", "runtime-run-on", "runtime-second-shape", "toggle-converter-optimize-off",
               "toggle-reference", "toggle-ort-transformers", "localize")
-NNSMITH_CASES_PER_S = 34.0  # measured on this machine, see ../shared/FACTS.md
+NNSMITH_CASES_PER_S = 34.0  # measured here on another day (../shared/FACTS.md): used only if NNSmith cannot run
 NNSMITH_MAX_NODES = 5  # NNSmith's default graph size (mgen.max_nodes), for a like-for-like line
 ROUNDS = 3  # each configuration's time, split into rounds that alternate 1 and 2 workers
 
@@ -142,35 +144,71 @@ def main() -> None:
     # thousands of files right before the next run started made each later run's parent
     # 0.5-1.4 ms a case dearer (kernel work on the deleted files lingers), more every round.
     folders = Path(tempfile.mkdtemp(prefix="fuzzconv-bench-runs-"))
+    nnsmith = _nnsmith_session() if "torch-script" in converters else None
     try:
         for converter in converters:
             runs = [(converter, 8)] + ([("torch-script", NNSMITH_MAX_NODES)] if converter == "torch-script" else [])
             for name, max_nodes in runs:
                 label = name if max_nodes == 8 else f"{name}/{max_nodes}"
-                pooled = measure(name, seconds, max_nodes, folders)
+                pooled, baselines = measure(name, seconds, max_nodes, folders,
+                                            nnsmith if name == "torch-script" else None)
                 for jobs in (1, 2):
                     print_line(label, jobs, pooled)
                 if name == "torch-script":
-                    print(f"{'':14s} {label} with 2 workers vs NNSmith's {NNSMITH_CASES_PER_S:.0f} cases/s: "
-                          f"{pooled[2].rate / NNSMITH_CASES_PER_S:.2f}x; one worker: "
-                          f"{pooled[1].rate / NNSMITH_CASES_PER_S:.2f}x", flush=True)
+                    print_against_nnsmith(label, pooled, baselines)
     finally:
         shutil.rmtree(folders, ignore_errors=True)
+        if nnsmith is not None:
+            nnsmith.close()
 
 
-def measure(converter: str, seconds: float, max_nodes: int, keep_in: Path | None = None) -> dict[int, Pooled]:
+def _nnsmith_session() -> nnsmith_baseline.Session | None:
+    try:
+        return nnsmith_baseline.Session(nnsmith_baseline.install())
+    except nnsmith_baseline.Unavailable as exc:
+        print(f"NNSmith cannot run here, so torch-script is compared with {NNSMITH_CASES_PER_S:.0f} cases/s "
+              f"measured on another day: {exc}", flush=True)
+        return None
+
+
+def print_against_nnsmith(label: str, pooled: dict[int, Pooled], baselines: list[nnsmith_baseline.Baseline]) -> None:
+    """The torch-script line against NNSmith's loop, measured in rounds between this line's own."""
+    cases = sum(b.cases for b in baselines)
+    seconds = sum(b.seconds for b in baselines)
+    if seconds:
+        rate = cases / seconds
+        rates = [b.rate for b in baselines]
+        restarts = sum(b.restarts for b in baselines)
+        print(f"{'NNSmith 0.1.0':14s} {1:7d} {cases:7d} {rate:9.2f}   (its torch -> onnxruntime loop, rounds "
+              f"{min(rates):.2f}-{max(rates):.2f} c/s, {restarts} restarts after a crash)", flush=True)
+        source = "NNSmith in this run"
+    else:
+        rate, source = NNSMITH_CASES_PER_S, f"NNSmith's {NNSMITH_CASES_PER_S:.0f} cases/s of another day"
+    print(f"{'':14s} {label} with 2 workers vs {source}: {pooled[2].rate / rate:.2f}x; one worker: "
+          f"{pooled[1].rate / rate:.2f}x", flush=True)
+
+
+def measure(converter: str, seconds: float, max_nodes: int, keep_in: Path | None = None,
+            nnsmith: nnsmith_baseline.Session | None = None) -> tuple[dict[int, Pooled], list[nnsmith_baseline.Baseline]]:
     """Run the converter alone with 1 and with 2 workers, alternating, in ROUNDS rounds that add
     up to `seconds` each: the machine's speed drifts (by a fifth within minutes, here), and
     alternating puts the drift on both alike. Each round has its own seed stream: where a
     stream puts its slow cases (a tf2onnx case can take 17 s) would otherwise repeat in every
-    round, and two workers, going twice as deep, meet slow cases one worker never reaches."""
+    round, and two workers, going twice as deep, meet slow cases one worker never reaches.
+    With `nnsmith`, each round ends with NNSmith's loop for as long, for the ratio to it."""
     pooled = {1: Pooled(), 2: Pooled()}
+    baselines: list[nnsmith_baseline.Baseline] = []
     for round_index in range(ROUNDS):
         for jobs in (1, 2):  # the same seed for both: a round compares like with like
             stats, parent_cpu_s, nodes = run_alone(converter, jobs, seconds / ROUNDS, max_nodes, 1234 + round_index,
                                                    keep_in)
             pooled[jobs].add(stats, seconds / ROUNDS, parent_cpu_s, nodes)
-    return pooled
+        if nnsmith is not None:
+            try:
+                baselines.append(nnsmith.run(seconds / ROUNDS, seed=1234 + round_index))
+            except nnsmith_baseline.Unavailable as exc:
+                print(f"NNSmith's round {round_index + 1} did not run: {exc}", flush=True)
+    return pooled, baselines
 
 
 def print_line(label: str, jobs: int, pooled: dict[int, Pooled]) -> None:
