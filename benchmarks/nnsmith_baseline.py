@@ -73,6 +73,8 @@ class Baseline:
     cases: int
     seconds: float
     restarts: int = 0
+    graphs: int = 0  # graphs generated, and their operators in all
+    ops: int = 0
 
     @property
     def rate(self) -> float:
@@ -101,7 +103,9 @@ class Session:
         total = Baseline(0, 0.0)
         left = seconds
         while left > 0.5:
-            cases, looped, died = self._once(left, seed + total.restarts)
+            cases, looped, died, graph_ops = self._once(left, seed + total.restarts)
+            total.graphs += len(graph_ops)
+            total.ops += sum(graph_ops)
             total.cases += cases
             total.seconds += looped
             left -= looped
@@ -110,8 +114,9 @@ class Session:
             total.restarts += 1
         return total
 
-    def _once(self, seconds: float, seed: int) -> tuple[int, float, bool]:
-        """(cases completed, seconds of loop counted, whether NNSmith died before the deadline)."""
+    def _once(self, seconds: float, seed: int) -> tuple[int, float, bool, list[int]]:
+        """(cases completed, seconds of loop counted, whether NNSmith died before the deadline,
+        the operators of each graph it generated)."""
         self.runs += 1
         root = self.scratch / f"run-{self.runs}"
         env = {**os.environ, "PYTHONPATH": str(self.site), "XDG_CACHE_HOME": str(self.scratch / "cache"),
@@ -124,7 +129,8 @@ class Session:
         started = threading.Event()
         start: list[float] = []
         finished: list[float] = []
-        reader = threading.Thread(target=_read, args=(process, started, start, finished), daemon=True)
+        graph_ops: list[int] = []
+        reader = threading.Thread(target=_read, args=(process, started, start, finished, graph_ops), daemon=True)
         reader.start()
         try:
             if not started.wait(START_TIMEOUT_S) or not start:
@@ -144,12 +150,12 @@ class Session:
         cases = sum(1 for t in finished if t <= end)
         if cases == 0 and died:
             raise Unavailable(f"NNSmith exited with code {process.returncode} before completing a case")
-        return cases, end - t0, died
+        return cases, end - t0, died, graph_ops
 
 
 def _read(process: subprocess.Popen[str], started: threading.Event, start: list[float],
-          finished: list[float]) -> None:
-    """Note when the loop starts and when each case ends."""
+          finished: list[float], graph_ops: list[int]) -> None:
+    """Note when the loop starts, when each case ends, and each generated graph's operators."""
     assert process.stdout is not None
     for line in process.stdout:
         if LOOP_STARTED in line:
@@ -157,6 +163,8 @@ def _read(process: subprocess.Popen[str], started: threading.Event, start: list[
             started.set()
         elif "Timing:" in line:
             finished.append(time.monotonic())
+        elif line.startswith("FUZZ_GRAPH_OPS "):
+            graph_ops.append(int(line.split()[1]))
     started.set()  # it ended: let the waiter see that
 
 
@@ -171,7 +179,8 @@ def main() -> None:
     with Session(install()) as session:
         result = session.run(seconds, seed=1234)
     print(f"NNSmith 0.1.0: {result.cases} cases in {result.seconds:.1f} s of its loop, "
-          f"{result.rate:.2f} cases/s, {result.restarts} restarts")
+          f"{result.rate:.2f} cases/s, {result.restarts} restarts, "
+          f"{result.ops / max(1, result.graphs):.2f} operators per generated graph")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ Two mends, applied at run time; NNSmith's installed files are not edited:
   TorchScript exporter, and with the dynamo one its operator probe finds no operator at all.
 - onnx removed the private `onnx._serialize` that NNSmith's onnxruntime backend calls.
 Without either, NNSmith generates nothing. It prints `FUZZ_LOOP_STARTED` when its loop begins,
-and a `Timing:` line (its own) for every case it completes.
+`FUZZ_GRAPH_OPS n` for each graph it generates (its operators, inputs and constants not
+counted, as fuzzconv counts them), and a `Timing:` line (its own) for every case it completes.
 """
 
 import sys
@@ -41,6 +42,23 @@ def _announced_run(self):  # type: ignore[no-untyped-def]
 
 
 fuzz.FuzzingLoop.run = _announced_run
+_model_gen = fuzz.model_gen
+
+
+def _counted_model_gen(*args, **kwargs):  # type: ignore[no-untyped-def]
+    generator = _model_gen(*args, **kwargs)
+    make_concrete = generator.make_concrete
+
+    def counted():  # type: ignore[no-untyped-def]
+        graph = make_concrete()
+        print(f"FUZZ_GRAPH_OPS {graph.n_compute_inst()}", flush=True)
+        return graph
+
+    generator.make_concrete = counted
+    return generator
+
+
+fuzz.model_gen = _counted_model_gen
 
 if __name__ == "__main__":
     sys.exit(fuzz.main())

@@ -14,7 +14,10 @@ onnxruntime (that is generation, materialization, comparison, storage and IPC); 
 that spent outside the case pipeline (generation in the worker, waiting for the parent, IPC);
 the parent's CPU time per case; and the workers' own CPU time per case and the share of a core
 each worker had while busy, which tell the machine's cost of running two workers (caches and
-memory shared, a core lent to the parent) from the harness's.
+memory shared, a core lent to the parent) from the harness's. For torch-script, at fuzzconv's
+default graphs and at NNSmith's graph size, each round ends with NNSmith 0.1.0's own torch ->
+onnxruntime loop for as long (`nnsmith_baseline.py`), and the line's cases/s is given as a
+ratio to NNSmith's in the same run.
 Not part of the test suite. Usage: python benchmarks/throughput.py [SECONDS_PER_CONFIGURATION] [CONVERTER ...]
 """
 
@@ -179,8 +182,10 @@ def print_against_nnsmith(label: str, pooled: dict[int, Pooled], baselines: list
         rate = cases / seconds
         rates = [b.rate for b in baselines]
         restarts = sum(b.restarts for b in baselines)
+        ops = sum(b.ops for b in baselines) / max(1, sum(b.graphs for b in baselines))
         print(f"{'NNSmith 0.1.0':14s} {1:7d} {cases:7d} {rate:9.2f}   (its torch -> onnxruntime loop, rounds "
-              f"{min(rates):.2f}-{max(rates):.2f} c/s, {restarts} restarts after a crash)", flush=True)
+              f"{min(rates):.2f}-{max(rates):.2f} c/s, {restarts} restarts after a crash, "
+              f"{ops:.2f} ops per graph)", flush=True)
         source = "NNSmith in this run"
     else:
         rate, source = NNSMITH_CASES_PER_S, f"NNSmith's {NNSMITH_CASES_PER_S:.0f} cases/s of another day"
