@@ -119,6 +119,7 @@ class Session:
         the operators of each graph it generated)."""
         self.runs += 1
         root = self.scratch / f"run-{self.runs}"
+        # Warnings off from the start: the TorchScript exporter warns of its deprecation once per case.
         env = {**os.environ, "PYTHONPATH": str(self.site), "XDG_CACHE_HOME": str(self.scratch / "cache"),
                "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
         command = [sys.executable, str(MENDED), "model.type=onnx", "backend.type=onnxruntime",

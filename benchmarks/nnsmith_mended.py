@@ -12,7 +12,6 @@ counted, as fuzzconv counts them), and a `Timing:` line (its own) for every case
 """
 
 import sys
-import warnings
 
 import onnx
 import torch.onnx
@@ -29,7 +28,6 @@ def _torchscript_export(*args, **kwargs):  # type: ignore[no-untyped-def]
 
 
 torch.onnx.export = _torchscript_export
-warnings.filterwarnings("ignore")  # the TorchScript exporter's deprecation warning, once per case
 
 from nnsmith.cli import fuzz  # noqa: E402
 
