@@ -14,7 +14,10 @@ onnxruntime (that is generation, materialization, comparison, storage and IPC); 
 that spent outside the case pipeline (generation in the worker, waiting for the parent, IPC);
 the parent's CPU time per case; and the workers' own CPU time per case and the share of a core
 each worker had while busy, which tell the machine's cost of running two workers (caches and
-memory shared, a core lent to the parent) from the harness's. For torch-script, at fuzzconv's
+memory shared, a core lent to the parent) from the harness's; and the speed-up on the same
+cases: each round also runs 1 and 2 workers unguided, for half a round each, and times both on
+the cases 1 worker answered (the guided runs' speed-up also tells which cases each run met,
+and two workers go twice as deep into the stream). For torch-script, at fuzzconv's
 default graphs and at NNSmith's graph size, each round ends with NNSmith 0.1.0's own torch ->
 onnxruntime loop for as long (`nnsmith_baseline.py`), and the line's cases/s is given as a
 ratio to NNSmith's in the same run.
@@ -49,19 +52,21 @@ ROUNDS = 3  # each configuration's time, split into rounds that alternate 1 and 
 
 
 def run_alone(converter: str, jobs: int, seconds: float, max_nodes: int = 8,
-              seed: int = 1234, keep_in: Path | None = None) -> tuple[Stats, float, float]:
+              seed: int = 1234, keep_in: Path | None = None, guide: bool = True) -> tuple[Stats, float, float]:
     """A campaign of one converter: its stats, the parent's CPU seconds, and operators per case.
-    `stats.worker_wall_s` is the summed time from the start until each worker's last answer.
+    `stats.worker_wall_s` is the summed time from the start until each worker's last answer, and
+    `stats.answers` says when each case was answered: (time.monotonic(), its index in the seed
+    stream, the worker's CPU seconds on it).
     With `keep_in`, the campaign's folder is made there and left for the caller to remove."""
     place = (nullcontext(tempfile.mkdtemp(prefix="fuzzconv-bench-", dir=keep_in)) if keep_in is not None
              else tempfile.TemporaryDirectory(prefix="fuzzconv-bench-"))
     with place as folder:
         out = Path(folder)
         config = CampaignConfig(out, (converter,), seconds, seed=seed, jobs=jobs, replays=1, max_nodes=max_nodes,
-                                minimize_budget_s=0, progress_every_s=1e9)
+                                minimize_budget_s=0, progress_every_s=1e9, guide=guide)
         campaign = Campaign(config, Store(out).open(), db=CampaignDB.open(out / FILENAME))
         last_answer = [0.0] * len(campaign.workers)
-        answers: list[float] = []
+        answers: list[tuple[float, int | None, float]] = []
         for slot, worker in enumerate(campaign.workers):
             worker.collect = _timed(worker.collect, last_answer, slot, answers)  # type: ignore[method-assign]
         cpu = time.process_time()
@@ -69,24 +74,75 @@ def run_alone(converter: str, jobs: int, seconds: float, max_nodes: int = 8,
         cpu = time.process_time() - cpu
         stats.worker_wall_s = sum(max(0.0, min(t, stats.ended or t) - stats.started)  # type: ignore[attr-defined]
                                   for t in last_answer)
-        stats.in_time = sum(t <= stats.started + seconds for t in answers)  # type: ignore[attr-defined]
+        stats.in_time = sum(t <= stats.started + seconds for t, _, _ in answers)  # type: ignore[attr-defined]
+        stats.answers = answers  # type: ignore[attr-defined]
         with CampaignDB.open(out / FILENAME, readonly=True) as db:
             nodes = db.conn.execute("SELECT AVG(node_count) FROM cases").fetchone()[0] or 0.0
         return stats, cpu, float(nodes)
 
 
-def _timed(collect: Any, last_answer: list[float], slot: int, answers: list[float]) -> Any:
-    """`collect`, noting when each answer came (cases/s counts those within the time budget) and
-    when the slot's last one did: a worker whose last case ended before another's drain at the
-    end of the run is idle then, which is not harness overhead."""
+def _timed(collect: Any, last_answer: list[float], slot: int, answers: list[tuple[float, int | None, float]]) -> Any:
+    """`collect`, noting when each answer came and for which case (cases/s counts those within
+    the time budget) and when the slot's last one did: a worker whose last case ended before
+    another's drain at the end of the run is idle then, which is not harness overhead."""
     def timed() -> Any:
         result = collect()
         if result is not None:
             last_answer[slot] = time.monotonic()
-            answers.append(last_answer[slot])
+            answers.append((last_answer[slot], result.index, result.cpu_s))
         return result
 
     return timed
+
+
+@dataclass
+class SameCases:
+    """The time 1 and 2 workers took for the same cases, or None where 2 did not answer them all."""
+
+    cases: int
+    one_s: float
+    two_s: float | None
+    one_cpu_s: float = 0.0  # the workers' CPU time on these cases
+    two_cpu_s: float = 0.0
+
+    @property
+    def speed_up(self) -> float | None:
+        return self.one_s / self.two_s if self.two_s else None
+
+
+WARM_UP_SHARE = 0.2  # of the cases timed on the same cases: the first ones, which time the start
+
+
+def same_cases(converter: str, seconds: float, max_nodes: int, seed: int, keep_in: Path | None) -> SameCases:
+    """1 and then 2 workers on the same seed stream, unguided: without the guide and corpus
+    mutation a case depends only on its index, so both runs make the same cases in the same
+    order. The cases/s of guided runs depend on which cases each run met, and two workers go
+    twice as deep into the stream; here both are timed on the same cases: those 1 worker
+    answered in its budget, less the first fifth. Each time runs from the moment the cases
+    before were all answered to the moment these were: two workers finish a stretch of the
+    stream unevenly (one may still hold a slow case and two queued), at its start as at its
+    end, so the unevenness cancels, which it would not if timed from the campaign's start."""
+    one, _, _ = run_alone(converter, 1, seconds, max_nodes, seed, keep_in, guide=False)
+    two, _, _ = run_alone(converter, 2, seconds, max_nodes, seed, keep_in, guide=False)
+    answered_one = {index: t for t, index, _ in one.answers if index is not None}  # type: ignore[attr-defined]
+    answered_two = {index: t for t, index, _ in two.answers if index is not None}  # type: ignore[attr-defined]
+    count = sum(1 for t in answered_one.values() if t <= one.started + seconds)
+    first = int(count * WARM_UP_SHARE)
+    timed, before = range(first, count), range(first)
+    if count - first < 2 or any(index not in answered_one or index not in answered_two for index in range(count)):
+        return SameCases(count - first, _stretch_s(answered_one, timed, before, one.started), None)
+    return SameCases(count - first, _stretch_s(answered_one, timed, before, one.started),
+                     _stretch_s(answered_two, timed, before, two.started), _cpu_s(one, timed), _cpu_s(two, timed))
+
+
+def _cpu_s(stats: Stats, timed: range) -> float:
+    return sum(cpu for _, index, cpu in stats.answers if index in timed)  # type: ignore[attr-defined]
+
+
+def _stretch_s(answered: dict[int, float], timed: range, before: range, started: float) -> float:
+    """From the moment every case of `before` was answered (or the start) to when all of `timed` were."""
+    return (max(answered.get(index, started) for index in timed)
+            - max((answered.get(index, started) for index in before), default=started))
 
 
 @dataclass
@@ -105,6 +161,7 @@ class Pooled:
     busy_s: float = 0.0  # the workers' wall time on their cases, as the parent measured it
     nodes: float = 0.0  # summed over cases
     rates: list[float] = field(default_factory=list)  # cases/s of each round
+    same_cases: list[SameCases] = field(default_factory=list)  # 2 workers only: each round's same-cases run
 
     def add(self, stats: Stats, budget_s: float, parent_cpu_s: float, nodes: float) -> None:
         cases = sum(stats.cases.values())
@@ -142,7 +199,7 @@ def main() -> None:
     print(f"each configuration runs {seconds:g}s in {ROUNDS} rounds, 1 and 2 workers alternating")
     print(f"{'converter':14s} {'workers':>7s} {'cases':>7s} {'cases/s':>9s} {'speed-up':>9s} {'rounds':>12s} "
           f"{'harness':>8s} {'outside':>8s} {'parent ms/case':>15s} {'worker cpu ms/case':>19s} {'core':>5s} "
-          f"{'ops/case':>9s} {'wall s':>7s}")
+          f"{'ops/case':>9s} {'wall s':>7s} {'same cases (rounds), cpu 2w/1w':>32s}")
     # Every run's folder is removed at the end, not after its run: deleting a campaign's
     # thousands of files right before the next run started made each later run's parent
     # 0.5-1.4 ms a case dearer (kernel work on the deleted files lingers), more every round.
@@ -200,7 +257,8 @@ def measure(converter: str, seconds: float, max_nodes: int, keep_in: Path | None
     alternating puts the drift on both alike. Each round has its own seed stream: where a
     stream puts its slow cases (a tf2onnx case can take 17 s) would otherwise repeat in every
     round, and two workers, going twice as deep, meet slow cases one worker never reaches.
-    With `nnsmith`, each round ends with NNSmith's loop for as long, for the ratio to it."""
+    Each round then times 1 and 2 workers on the same cases (`same_cases`), for half as long.
+    With `nnsmith`, each round ends with NNSmith's loop for as long as a round, for the ratio to it."""
     pooled = {1: Pooled(), 2: Pooled()}
     baselines: list[nnsmith_baseline.Baseline] = []
     for round_index in range(ROUNDS):
@@ -208,6 +266,7 @@ def measure(converter: str, seconds: float, max_nodes: int, keep_in: Path | None
             stats, parent_cpu_s, nodes = run_alone(converter, jobs, seconds / ROUNDS, max_nodes, 1234 + round_index,
                                                    keep_in)
             pooled[jobs].add(stats, seconds / ROUNDS, parent_cpu_s, nodes)
+        pooled[2].same_cases.append(same_cases(converter, seconds / ROUNDS / 2, max_nodes, 4321 + round_index, keep_in))
         if nnsmith is not None:
             try:
                 baselines.append(nnsmith.run(seconds / ROUNDS, seed=1234 + round_index))
@@ -219,17 +278,31 @@ def measure(converter: str, seconds: float, max_nodes: int, keep_in: Path | None
 def print_line(label: str, jobs: int, pooled: dict[int, Pooled]) -> None:
     """One configuration's line; for 2 workers, the speed-up pooled and its range over rounds."""
     runs = pooled[jobs]
-    speed_up = rounds = ""
+    speed_up = rounds = same = ""
     if jobs == 2 and pooled[1].rate:
         speed_up = f"{runs.rate / pooled[1].rate:.2f}x"
         each = [two / one for one, two in zip(pooled[1].rates, runs.rates, strict=True) if one]
         rounds = f"{min(each):.2f}-{max(each):.2f}x" if each else ""
+        same = _same_cases_text(runs.same_cases)
     harness, outside = runs.overhead()
     core = runs.worker_cpu_s / runs.busy_s if runs.busy_s else 0.0
     print(f"{label:14s} {jobs:7d} {runs.cases:7d} {runs.rate:9.2f} {speed_up:>9s} {rounds:>12s} "
           f"{100 * harness:7.1f}% {100 * outside:7.1f}% {1000 * runs.parent_cpu_s / max(1, runs.cases):15.2f} "
           f"{1000 * runs.worker_cpu_s / max(1, runs.cases):19.2f} {core:5.2f} "
-          f"{runs.nodes / max(1, runs.cases):9.2f} {runs.elapsed_s:7.1f}", flush=True)
+          f"{runs.nodes / max(1, runs.cases):9.2f} {runs.elapsed_s:7.1f} {same:>32s}", flush=True)
+
+
+def _same_cases_text(runs: list[SameCases]) -> str:
+    """Pooled speed-up on the same cases (all rounds' 1-worker time over their 2-worker time), its range."""
+    timed = [run for run in runs if run.two_s]
+    if not runs:
+        return ""
+    if len(timed) < len(runs):
+        return f"under 1x in {len(runs) - len(timed)} of {len(runs)}"
+    pooled = sum(run.one_s for run in timed) / sum(run.two_s or 0.0 for run in timed)
+    each = [run.speed_up or 0.0 for run in timed]
+    cpu = sum(run.two_cpu_s for run in timed) / max(1e-9, sum(run.one_cpu_s for run in timed))
+    return f"{pooled:.2f}x ({min(each):.2f}-{max(each):.2f}x), cpu {cpu:.2f}x"
 
 
 if __name__ == "__main__":
