@@ -15,7 +15,7 @@ that spent outside the case pipeline (generation in the worker, waiting for the 
 the parent's CPU time per case; and the workers' own CPU time per case and the share of a core
 each worker had while busy, which tell the machine's cost of running two workers (caches and
 memory shared, a core lent to the parent) from the harness's; and the speed-up on the same
-cases: each round also runs 1 and 2 workers unguided, for half a round each, and times both on
+cases: each round also runs 1 and 2 workers unguided, for a round's time each, and times both on
 the cases 1 worker answered (the guided runs' speed-up also tells which cases each run met,
 and two workers go twice as deep into the stream). For torch-script, at fuzzconv's
 default graphs and at NNSmith's graph size, each round ends with NNSmith 0.1.0's own torch ->
@@ -113,7 +113,8 @@ class SameCases:
 WARM_UP_SHARE = 0.2  # of the cases timed on the same cases: the first ones, which time the start
 
 
-def same_cases(converter: str, seconds: float, max_nodes: int, seed: int, keep_in: Path | None) -> SameCases:
+def same_cases(converter: str, seconds: float, max_nodes: int, seed: int, keep_in: Path | None,
+               two_first: bool = False) -> SameCases:
     """1 and then 2 workers on the same seed stream, unguided: without the guide and corpus
     mutation a case depends only on its index, so both runs make the same cases in the same
     order. The cases/s of guided runs depend on which cases each run met, and two workers go
@@ -121,9 +122,11 @@ def same_cases(converter: str, seconds: float, max_nodes: int, seed: int, keep_i
     answered in its budget, less the first fifth. Each time runs from the moment the cases
     before were all answered to the moment these were: two workers finish a stretch of the
     stream unevenly (one may still hold a slow case and two queued), at its start as at its
-    end, so the unevenness cancels, which it would not if timed from the campaign's start."""
-    one, _, _ = run_alone(converter, 1, seconds, max_nodes, seed, keep_in, guide=False)
-    two, _, _ = run_alone(converter, 2, seconds, max_nodes, seed, keep_in, guide=False)
+    end, so the unevenness cancels, which it would not if timed from the campaign's start.
+    `two_first` runs 2 workers first: rounds alternate the order, as the machine's speed drifts."""
+    runs = {jobs: run_alone(converter, jobs, seconds, max_nodes, seed, keep_in, guide=False)[0]
+            for jobs in ((2, 1) if two_first else (1, 2))}
+    one, two = runs[1], runs[2]
     answered_one = {index: t for t, index, _ in one.answers if index is not None}  # type: ignore[attr-defined]
     answered_two = {index: t for t, index, _ in two.answers if index is not None}  # type: ignore[attr-defined]
     count = sum(1 for t in answered_one.values() if t <= one.started + seconds)
@@ -257,7 +260,7 @@ def measure(converter: str, seconds: float, max_nodes: int, keep_in: Path | None
     alternating puts the drift on both alike. Each round has its own seed stream: where a
     stream puts its slow cases (a tf2onnx case can take 17 s) would otherwise repeat in every
     round, and two workers, going twice as deep, meet slow cases one worker never reaches.
-    Each round then times 1 and 2 workers on the same cases (`same_cases`), for half as long.
+    Each round then times 1 and 2 workers on the same cases (`same_cases`), for as long.
     With `nnsmith`, each round ends with NNSmith's loop for as long as a round, for the ratio to it."""
     pooled = {1: Pooled(), 2: Pooled()}
     baselines: list[nnsmith_baseline.Baseline] = []
@@ -266,7 +269,8 @@ def measure(converter: str, seconds: float, max_nodes: int, keep_in: Path | None
             stats, parent_cpu_s, nodes = run_alone(converter, jobs, seconds / ROUNDS, max_nodes, 1234 + round_index,
                                                    keep_in)
             pooled[jobs].add(stats, seconds / ROUNDS, parent_cpu_s, nodes)
-        pooled[2].same_cases.append(same_cases(converter, seconds / ROUNDS / 2, max_nodes, 4321 + round_index, keep_in))
+        pooled[2].same_cases.append(same_cases(converter, seconds / ROUNDS, max_nodes, 4321 + round_index, keep_in,
+                                               two_first=round_index % 2 == 1))
         if nnsmith is not None:
             try:
                 baselines.append(nnsmith.run(seconds / ROUNDS, seed=1234 + round_index))
@@ -297,7 +301,10 @@ def _same_cases_text(runs: list[SameCases]) -> str:
     timed = [run for run in runs if run.two_s]
     if not runs:
         return ""
-    if len(timed) < len(runs):
+    few = sum(1 for run in runs if run.cases < 2)
+    if few:
+        return f"too few cases in {few} of {len(runs)}"
+    if len(timed) < len(runs):  # 2 workers did not answer in their budget what 1 did in the same time
         return f"under 1x in {len(runs) - len(timed)} of {len(runs)}"
     pooled = sum(run.one_s for run in timed) / sum(run.two_s or 0.0 for run in timed)
     each = [run.speed_up or 0.0 for run in timed]
