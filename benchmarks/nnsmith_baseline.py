@@ -43,11 +43,16 @@ PACKAGES = ("nnsmith==0.1.0", "z3-solver==5.4.1.0", "hydra-core==1.3.2", "omegac
             "antlr4-python3-runtime==4.9.3", "hydra-colorlog==1.2.0", "colorlog==6.12.0",
             "multipledispatch==1.0.0", "appdirs==1.4.4")
 START_TIMEOUT_S = 180.0  # start-up and the operator probe, on a cold cache
+MAX_RESTARTS = 3  # in one round: NNSmith dying more often than that is no rate to compare with
 LOOP_STARTED = "FUZZ_LOOP_STARTED"
 
 
 class Unavailable(Exception):
     """NNSmith cannot be installed or run here; the message says why."""
+
+
+class EndedAtStart(Unavailable):
+    """NNSmith's process ended before its loop started (it crashes now and then): worth a retry."""
 
 
 def install(site: Path = SITE) -> Path:
@@ -105,6 +110,11 @@ class Session:
         while left > 0.5:
             try:
                 cases, looped, died, graph_ops = self._once(left, seed + total.restarts)
+            except EndedAtStart:
+                if total.restarts >= MAX_RESTARTS:
+                    raise
+                total.restarts += 1
+                continue
             except Unavailable:
                 if not total.restarts:
                     raise
@@ -139,9 +149,10 @@ class Session:
         reader = threading.Thread(target=_read, args=(process, started, start, finished, graph_ops), daemon=True)
         reader.start()
         try:
-            if not started.wait(START_TIMEOUT_S) or not start:
-                raise Unavailable(f"NNSmith's loop did not start within {START_TIMEOUT_S:.0f} s "
-                                  f"(exit code {process.poll()})")
+            if not started.wait(START_TIMEOUT_S):
+                raise Unavailable(f"NNSmith's loop did not start within {START_TIMEOUT_S:.0f} s")
+            if not start:
+                raise EndedAtStart(f"NNSmith ended before its loop started (exit code {_exit_code(process)})")
             t0 = start[0]
             deadline = t0 + seconds
             try:
@@ -172,6 +183,14 @@ def _read(process: subprocess.Popen[str], started: threading.Event, start: list[
         elif line.startswith("FUZZ_GRAPH_OPS "):
             graph_ops.append(int(line.split()[1]))
     started.set()  # it ended: let the waiter see that
+
+
+def _exit_code(process: subprocess.Popen[str]) -> int | None:
+    """Its exit code, once its output has ended (None if it still runs after closing it)."""
+    try:
+        return process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
