@@ -17,7 +17,8 @@ comparison is the stricter one.
 A run counts the cases NNSmith completes (its own `Timing:` lines) from the start of its loop
 for the given seconds; its start-up and operator probe are not counted, nor the case still in
 flight at the deadline, as for fuzzconv. If NNSmith dies first (it segfaults now and then), it
-is restarted for the rest of the time and the restart is not counted either.
+is restarted for the rest of the time and the restart is not counted either; if it dies before
+its loop starts, it is started again, up to MAX_RESTARTS times in a round.
 
 Usage alone: python benchmarks/nnsmith_baseline.py [SECONDS]
 """
