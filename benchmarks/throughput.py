@@ -126,26 +126,29 @@ def same_cases(converter: str, seconds: float, max_nodes: int, seed: int, keep_i
     `two_first` runs 2 workers first: rounds alternate the order, as the machine's speed drifts."""
     runs = {jobs: run_alone(converter, jobs, seconds, max_nodes, seed, keep_in, guide=False)[0]
             for jobs in ((2, 1) if two_first else (1, 2))}
-    one, two = runs[1], runs[2]
-    answered_one = {index: t for t, index, _ in one.answers if index is not None}  # type: ignore[attr-defined]
-    answered_two = {index: t for t, index, _ in two.answers if index is not None}  # type: ignore[attr-defined]
-    count = sum(1 for t in answered_one.values() if t <= one.started + seconds)
+    one, two = _by_index(runs[1]), _by_index(runs[2])
+    count = sum(1 for t, _ in one.values() if t <= runs[1].started + seconds)
     first = int(count * WARM_UP_SHARE)
     timed, before = range(first, count), range(first)
-    if count - first < 2 or any(index not in answered_one or index not in answered_two for index in range(count)):
-        return SameCases(count - first, _stretch_s(answered_one, timed, before, one.started), None)
-    return SameCases(count - first, _stretch_s(answered_one, timed, before, one.started),
-                     _stretch_s(answered_two, timed, before, two.started), _cpu_s(one, timed), _cpu_s(two, timed))
+    one_s = _stretch_s(one, timed, before, runs[1].started)
+    if count - first < 2 or any(index not in one or index not in two for index in range(count)):
+        return SameCases(count - first, one_s, None)
+    return SameCases(count - first, one_s, _stretch_s(two, timed, before, runs[2].started),
+                     sum(one[index][1] for index in timed), sum(two[index][1] for index in timed))
 
 
-def _cpu_s(stats: Stats, timed: range) -> float:
-    return sum(cpu for _, index, cpu in stats.answers if index in timed)  # type: ignore[attr-defined]
+def _by_index(stats: Stats) -> dict[int, tuple[float, float]]:
+    """A run's answers by index in the seed stream: (when answered, the worker's CPU seconds on it)."""
+    return {index: (t, cpu) for t, index, cpu in stats.answers if index is not None}  # type: ignore[attr-defined]
 
 
-def _stretch_s(answered: dict[int, float], timed: range, before: range, started: float) -> float:
+def _stretch_s(answered: dict[int, tuple[float, float]], timed: range, before: range, started: float) -> float:
     """From the moment every case of `before` was answered (or the start) to when all of `timed` were."""
-    return (max(answered.get(index, started) for index in timed)
-            - max((answered.get(index, started) for index in before), default=started))
+    def when(index: int) -> float:
+        return answered[index][0] if index in answered else started
+
+    return (max((when(index) for index in timed), default=started)
+            - max((when(index) for index in before), default=started))
 
 
 @dataclass
@@ -298,9 +301,9 @@ def print_line(label: str, jobs: int, pooled: dict[int, Pooled]) -> None:
 
 def _same_cases_text(runs: list[SameCases]) -> str:
     """Pooled speed-up on the same cases (all rounds' 1-worker time over their 2-worker time), its range."""
-    timed = [run for run in runs if run.two_s]
     if not runs:
         return ""
+    timed = [run for run in runs if run.two_s]
     few = sum(1 for run in runs if run.cases < 2)
     if few:
         return f"too few cases in {few} of {len(runs)}"
