@@ -667,10 +667,10 @@ class WorkerHandle:
         self.proc, self.spare = spare or self._new_process(), None
         self.cases_done = 0
         self.rss_seen, self.rss_at = 0, 0.0
+        if self.job is None:  # first, so that the new process starts on them while the next spare forks
+            self._promote_queued(resend=True)
         if self.keep_spare:
             self._start_spare()
-        if self.job is None:
-            self._promote_queued(resend=True)
 
     def drop_queued(self) -> None:
         """Forget the prefetched jobs (the campaign's time is up): they are never recorded, and

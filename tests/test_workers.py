@@ -123,6 +123,32 @@ def test_prefetched_cases_run_in_order_and_survive_their_worker_dying():
         dying.stop()
 
 
+def test_after_a_death_the_queued_job_goes_to_the_new_process_before_the_next_spare_starts():
+    """Starting a process waits for the fork server's fork (milliseconds of a large process's
+    page tables): the replacement takes the queued job first, so it does not wait for that."""
+    cases = [generate_case(seed, "torch-script") for seed in (1, 2)]
+    worker = WorkerHandle("torch", keep_spare=True, target=aborting_worker)
+    worker.start()
+    started_with_a_job: list[bool] = []
+    new_process = worker._new_process
+
+    def tracked():
+        started_with_a_job.append(worker.job is not None)
+        return new_process()
+
+    worker._new_process = tracked  # type: ignore[method-assign]
+    try:
+        worker.submit(cases[0])
+        worker.prefetch(case_job(cases[1]), cases[1])
+        [lost] = _results(worker, 1)
+        assert lost.outcome.symptom == "abort" and lost.case.id == cases[0].id
+        # the replacement (no spare stood yet), then the spare, started once the queued job was current
+        assert started_with_a_job == [False, True]
+        assert worker.case.id == cases[1].id and worker.spare is not None
+    finally:
+        worker.stop()
+
+
 def test_a_recycle_swaps_in_a_process_started_ahead_of_time():
     """The replacement is started before the recycle is due, so the next case waits for no import."""
     cases = [generate_case(seed, "torch-script") for seed in range(4)]
