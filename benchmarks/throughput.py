@@ -10,7 +10,8 @@ deadline, which one slow case can make long, not counted; `wall s` includes it);
 speed-up of 2 workers over 1, and its range over the rounds; the harness overhead, the share of
 worker wall time (from the start to each worker's last answer, so a worker idle while another
 drains its last case is not counted) spent outside the converter, the source model's run and
-onnxruntime (that is generation, materialization, comparison, storage and IPC); the part of
+onnxruntime (that is generation, materialization, comparison, storage and IPC; a case lost
+with its worker counts its time in the step it died in, as the worker reported it); the part of
 that spent outside the case pipeline (generation in the worker, waiting for the parent, IPC);
 the parent's CPU time per case; and the workers' own CPU time per case and the share of a core
 each worker had while busy, which tell the machine's cost of running two workers (caches and

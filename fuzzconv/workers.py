@@ -29,7 +29,7 @@ from fuzzconv.triage import title
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 180.0
-STEP_BYTES = 48
+STEP_BYTES = 64  # a step's name, '@' and the time.monotonic() it began
 CASE_BYTES = 256 * 1024  # the shared buffer for the case a fuzz job made; larger ones go as a message
 
 # Where a pipeline stage sits in the stage vocabulary, for hangs and aborts.
@@ -138,7 +138,7 @@ def worker_main(conn: Connection, frontend: str, log_path: str | None, step_buff
             return
         if message is None:
             return
-        report = _step_reporter(conn, step_buffer)
+        report = step_reporter(conn, step_buffer)
         report("queued")
         if case_buffer is not None:
             case_buffer.value = b""  # until this job has made its case, it has none
@@ -161,25 +161,40 @@ def _case_publisher(conn: Connection, case_buffer: Any) -> Callable[[str], None]
     return publish
 
 
-def _step_reporter(conn: Connection, step_buffer: Any) -> Callable[[str], None]:
+def step_reporter(conn: Connection, step_buffer: Any) -> Callable[[str], None]:
+    """How a worker tells the parent which pipeline step it is in: written into the shared
+    buffer with the moment the step began (no message per step), else sent as a message."""
     if step_buffer is None:
         return lambda step: conn.send(("stage", step))
 
     def report(step: str) -> None:
-        step_buffer.value = step.encode()[:STEP_BYTES - 1]
+        step_buffer.value = f"{step}@{time.monotonic():.4f}".encode()[:STEP_BYTES - 1]
 
     return report
 
 
-def lost_outcome(case: Case, step: str, symptom: str, reason: str) -> Outcome:
-    """The outcome of a case whose worker hung or died during pipeline step `step`."""
+def read_step(value: bytes) -> tuple[str, float | None]:
+    """(step, the time.monotonic() it began, when the worker said) from the step buffer."""
+    step, _, began = value.decode().partition("@")
+    try:
+        return step, float(began) if began else None
+    except ValueError:
+        return step, None
+
+
+def lost_outcome(case: Case, step: str, symptom: str, reason: str, in_step_s: float | None = None) -> Outcome:
+    """The outcome of a case whose worker hung or died during pipeline step `step`, after
+    `in_step_s` in it when known: its timings hold that step alone, since the worker's own
+    record of the steps before went with it."""
+    timings = ((step, in_step_s),) if in_step_s is not None else ()
     stage = STAGE_OF_STEP.get(step, "conversion")
     if stage == "source":  # the source framework itself died: not a converter bug
         return Outcome(case.id, "invalid", "source", symptom, f"{case.graph.frontend}: invalid: {symptom}",
-                       message=reason)
+                       message=reason, timings=timings)
     detail = "time limit" if symptom == "hang" else reason if reason.startswith("signal") else "nonzero exit"
     return Outcome(case.id, "finding", stage, symptom, title(case.target.converter, stage, symptom, detail),
-                   message=f"{reason} during step {step!r}", decided_by="last stage the worker reported")
+                   message=f"{reason} during step {step!r}", decided_by="last stage the worker reported",
+                   timings=timings)
 
 
 def run_job(job: dict[str, Any], report_stage: Callable[[str], None], knowledge: Any = None,
@@ -420,6 +435,7 @@ class WorkerHandle:
     limit_s: float = 60.0
     target: Callable[..., None] = worker_main
     step_seen: bytes = b""
+    step_began: float | None = None  # when the worker began `stage`, if it said
     python: str | None = None  # another environment's interpreter (`fuzz --python`)
     # The next jobs, already sent down the pipe so that the worker starts each the moment the
     # one before is done, without waiting for the parent: (job, case, time limit), in order.
@@ -498,7 +514,7 @@ class WorkerHandle:
         if self.proc is None or not self.proc.alive():
             self.restart()
         self.job, self.case = job, case
-        self.stage = "queued"
+        self.stage, self.step_began = "queued", None
         self.limit_s = limit_s
         self.unsent = True
         self._send_unsent()
@@ -511,6 +527,7 @@ class WorkerHandle:
         assert self.job is not None
         self.unsent = False
         self.proc.step_buffer.value = self.step_seen = b"queued"
+        self.step_began = None
         self.started_at = time.monotonic()
         self.proc.send(self.job)
         for job, _, _ in self.queued:  # after a restart: the jobs that went down the old pipe
@@ -554,7 +571,7 @@ class WorkerHandle:
             return None
         if self.proc.step_buffer.value != self.step_seen:
             self.step_seen = self.proc.step_buffer.value
-            self.stage = self.step_seen.decode()
+            self.stage, self.step_began = read_step(self.step_seen)
         try:
             answer = self._read_answer()
             if answer is None and not self.proc.alive():
@@ -575,7 +592,7 @@ class WorkerHandle:
         while self.proc.conn.poll():
             kind, payload = self.proc.conn.recv()
             if kind == "stage":
-                self.stage = payload
+                self.stage, self.step_began = payload, None
             elif kind == "case":
                 self.proc.big_case = payload
             else:
@@ -609,7 +626,7 @@ class WorkerHandle:
             self._send(job, case, limit_s)
             return
         self.job, self.case = job, case
-        self.stage = "queued"
+        self.stage, self.step_began = "queued", None
         self.limit_s = limit_s
         self.started_at = time.monotonic()
 
@@ -626,8 +643,9 @@ class WorkerHandle:
         if self.stage == "generate":  # fuzzconv's own generator hung or crashed the process
             return self._finish(Result(case, None, elapsed_s, error=f"worker {symptom} ({reason}) while generating",
                                        index=index), recycle=False)
-        return self._finish(Result(case, lost_outcome(case, self.stage, symptom, reason), elapsed_s, index=index),
-                            recycle=False)
+        in_step_s = min(elapsed_s, max(0.0, time.monotonic() - self.step_began)) if self.step_began else None
+        return self._finish(Result(case, lost_outcome(case, self.stage, symptom, reason, in_step_s), elapsed_s,
+                                   index=index), recycle=False)
 
     def _hung(self) -> Result:
         self.kill()

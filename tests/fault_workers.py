@@ -20,16 +20,22 @@ def aborting_worker(conn, frontend, log_path, *args, **kwargs):
 
 
 def publishing_aborting_worker(conn, frontend, log_path, step_buffer=None, sys_path=None, case_buffer=None, **kwargs):
-    """Makes the fuzz job's case and publishes it as the real worker does, then dies in conversion."""
+    """Makes the fuzz job's case and publishes it as the real worker does, then dies in
+    conversion, IN_STEP_S after reporting that step."""
     import json
 
     from fuzzconv.fuzz_job import Knowledge, make_case
+    from fuzzconv.workers import step_reporter
 
     conn.send(("ready", os.getpid()))
     job = json.loads(conn.recv())
     case_buffer.value = make_case(job, Knowledge()).dumps().encode()
-    step_buffer.value = b"convert"
+    step_reporter(conn, step_buffer)("convert")
+    time.sleep(IN_STEP_S)
     os.abort()
+
+
+IN_STEP_S = 0.3
 
 
 def answering_then_aborting_worker(conn, frontend, log_path, step_buffer=None, sys_path=None, case_buffer=None,

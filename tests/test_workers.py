@@ -11,6 +11,7 @@ from fuzzconv.generate import generate_case
 from fuzzconv.seen import SeenSequences
 from fuzzconv.workers import WorkerHandle, case_job
 from tests.fault_workers import (
+    IN_STEP_S,
     aborting_worker,
     answering_then_aborting_worker,
     hanging_worker,
@@ -208,6 +209,9 @@ def test_a_worker_lost_on_a_fuzz_job_is_recorded_against_the_case_it_made():
     assert (result.outcome.symptom, result.outcome.stage) == ("abort", "conversion")
     assert result.outcome.case_id == expected.id
     assert result.index == 3  # its seed is used: a resumed campaign never reruns it
+    # the time it spent in the step it died in, from the moment the worker reported the step
+    [(step, in_step_s)] = result.outcome.timings
+    assert step == "convert" and IN_STEP_S <= in_step_s <= min(result.elapsed_s, IN_STEP_S + 5)
 
 
 class _PollLate:
