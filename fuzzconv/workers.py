@@ -627,6 +627,10 @@ class WorkerHandle:
             return
         self.job, self.case = job, case
         self.stage, self.step_began = "queued", None
+        # The worker began this job the moment it sent its answer to the last, and the step
+        # buffer may already have been read for it: read it again, or a death in that step
+        # would be put in "queued".
+        self.step_seen = b""
         self.limit_s = limit_s
         self.started_at = time.monotonic()
 

@@ -52,3 +52,23 @@ def answering_then_aborting_worker(conn, frontend, log_path, step_buffer=None, s
     conn.recv()  # the prefetched second job
     conn.send(answer)
     os.abort()
+
+
+def stepping_then_answering_then_aborting_worker(conn, frontend, log_path, step_buffer=None, sys_path=None,
+                                                 case_buffer=None, **kwargs):
+    """Takes its first and its prefetched second job, reports the second's first step, then
+    answers the first and dies IN_STEP_S later: the parent reads that step before the answer
+    that makes the second job its current one."""
+    import json
+
+    from fuzzconv.workers import run_job, step_reporter
+
+    conn.send(("ready", os.getpid()))
+    first = json.loads(conn.recv())
+    answer = run_job(first, lambda step: None)
+    conn.recv()
+    step_reporter(conn, step_buffer)("runtime-load")
+    time.sleep(0.2)  # the parent reads the step buffer on its next look
+    conn.send(answer)
+    time.sleep(IN_STEP_S)
+    os.abort()

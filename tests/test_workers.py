@@ -16,6 +16,7 @@ from tests.fault_workers import (
     answering_then_aborting_worker,
     hanging_worker,
     publishing_aborting_worker,
+    stepping_then_answering_then_aborting_worker,
 )
 
 
@@ -365,3 +366,23 @@ def test_a_worker_is_recycled_after_its_cases_or_past_its_memory_limit(limits):
     assert [r.case for r in results] == cases
     assert all(r.outcome is not None for r in results)
     assert worker.recycles >= 1 and worker.process.pid != first and worker.restarts == 0
+
+
+def test_a_death_in_a_prefetched_job_is_put_in_the_step_the_worker_reported_for_it():
+    """The worker reports the next job's step before the parent has read the answer to the
+    one before; the parent must still put the death in that step, not in "queued"."""
+    first, second = (fuzz_job("torch-script", i, 60 + i, None, 8, True) for i in (0, 1))
+    worker = WorkerHandle("torch", target=stepping_then_answering_then_aborting_worker)
+    worker.start()
+    try:
+        worker.submit_fuzz(first)
+        worker.prefetch(second)
+        answered, lost = _results(worker, 2)
+    finally:
+        worker.stop()
+    assert answered.outcome is not None and answered.index == 0
+    assert lost.outcome.symptom == "abort" and lost.index == 1
+    assert "during step 'runtime-load'" in lost.outcome.message
+    assert lost.outcome.stage == "runtime-load"
+    [(step, in_step_s)] = lost.outcome.timings
+    assert step == "runtime-load" and in_step_s >= IN_STEP_S
