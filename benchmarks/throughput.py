@@ -45,7 +45,7 @@ from fuzzconv.store import Store
 
 # Pipeline steps that are the tools' own work, not the harness's.
 TOOL_STEPS = ("source", "source-float64", "source-second-shape", "convert", "validate", "runtime-load",
-              "runtime-run-off", "runtime-run-on", "runtime-second-shape", "toggle-converter-optimize-off",
+              "runtime-run-off", "runtime-run-on", "runtime-release", "runtime-second-shape", "toggle-converter-optimize-off",
               "toggle-reference", "toggle-ort-transformers", "localize")
 NNSMITH_CASES_PER_S = 34.0  # measured here on another day (../shared/FACTS.md): used only if NNSmith cannot run
 NNSMITH_MAX_NODES = 5  # NNSmith's default graph size (mgen.max_nodes), for a like-for-like line

@@ -39,12 +39,16 @@ STAGE_OF_STEP = {
     "source-second-shape": "source",
     "convert": "conversion",
     "validate": "validation",
+    "source-float64": "source",
     "runtime-load": "runtime-load",
     "runtime-run-off": "runtime-kernel",
     "runtime-run-on": "runtime-optimization",
+    "runtime-release": "runtime-load",
+    "runtime-second-shape": "runtime-kernel",
     "compare": "conversion",
     "toggle-converter-optimize-off": "conversion",
     "toggle-reference": "runtime-kernel",
+    "toggle-ort-transformers": "runtime-optimization",
 }
 
 
