@@ -1,10 +1,12 @@
 """The same campaign with workers as Ray actors, on a local Ray or a cluster.
 
-Each actor serves one frontend, runs jobs with `fuzzconv.workers.run_job` (the code the local
-workers run) and keeps the last pipeline step it entered, which the driver reads when a job
-overruns its time limit. Results come back to the driver, which alone writes the store and
-the campaign database. A dead or hung actor is killed, replaced, and its case recorded as
-`abort` or `hang`, as with local workers.
+Each actor supervises one local worker process on its node, with the code and the handle a
+local campaign uses (`fuzzconv.workers.WorkerHandle`): a case that kills or hangs its process
+is recorded there as `abort` or `hang`, at the step the process reported and with its time in
+that step, and the process is replaced from the node's warm spare in milliseconds, as on one
+machine. The actor imports no framework and outlives its worker processes. Results come back to
+the driver, which alone writes the store and the campaign database. An actor that itself dies
+or stops answering is killed, replaced, and its case recorded against the step it last read.
 """
 
 from __future__ import annotations
@@ -21,32 +23,67 @@ from fuzzconv.workers import READY_TIMEOUT_S, Result, answer_result, case_job, l
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "OMP_NUM_THREADS": "1"}
 
 
+ACTOR_SLACK_S = READY_TIMEOUT_S  # beyond a job's own limit: a new worker process may be starting
+POLL_S = 0.5  # how often a waiting actor reads its worker's step, for `current_step`
+
+
 class CaseRunner:
-    """The actor body: a warm frontend, one job at a time, its current step readable meanwhile."""
+    """The actor body: one warm worker process of a frontend, supervised as a local campaign
+    does; one job at a time, the worker's current step readable meanwhile."""
 
-    def __init__(self, frontend: str) -> None:
-        import warnings
+    def __init__(self, frontend: str, case_timeout_s: float, recycle_after: int, memory_limit_bytes: int) -> None:
+        import tempfile
+        from pathlib import Path
 
-        from fuzzconv.workers import _warm_up
+        from fuzzconv.workers import WorkerHandle
 
-        warnings.simplefilter("ignore")
-        _warm_up(frontend)
-        self.step = ""
+        log_dir = Path(tempfile.mkdtemp(prefix="fuzzconv-ray-"))
+        self.handle = WorkerHandle(frontend, log_path=log_dir / f"{frontend}-worker.log",
+                                   case_timeout_s=case_timeout_s, recycle_after=recycle_after,
+                                   memory_limit_bytes=memory_limit_bytes, keep_spare=True)
+        self.handle.start()
 
     def ready(self) -> int:
         return os.getpid()
 
     def current_step(self) -> str:
-        return self.step
+        return self.handle.stage
 
-    def run(self, job: dict[str, Any]) -> tuple[str, str]:
-        from fuzzconv.workers import run_job
+    def health(self) -> dict[str, int]:
+        handle = self.handle
+        return {"restarts": handle.restarts, "hangs": handle.hangs, "aborts": handle.aborts,
+                "rss_bytes": handle.rss_bytes()}
 
-        def report(step: str) -> None:
-            self.step = step
+    def run(self, job: dict[str, Any]) -> tuple[str, str, dict[str, int]]:
+        """(kind of answer, its JSON, the worker's health) for a run or minimize job; a lost
+        worker's case comes back as its `abort` or `hang` outcome."""
+        import json
+        from multiprocessing.connection import wait
 
-        self.step = "queued"
-        return run_job(job, report)
+        handle = self.handle
+        case = Case.from_json(job["case"])
+        if job["kind"] == "minimize":
+            handle.submit_minimize(case, job["title"], job["max_calls"], job["budget_s"])
+        else:
+            handle.submit(case)
+        while True:
+            result = handle.collect()
+            if result is not None:
+                break
+            waitable = handle.waitable()
+            timeout = max(0.0, min(POLL_S, handle.deadline() - time.monotonic()))
+            if waitable is not None:
+                wait([waitable], timeout)
+            else:
+                time.sleep(timeout)
+        if result.reduced is not None:
+            return "reduced", json.dumps(result.reduced), self.health()
+        if result.outcome is not None:
+            return "done", json.dumps(result.outcome.to_json()), self.health()
+        return "error", json.dumps({"traceback": result.error, "case": result.case.to_json()}), self.health()
+
+    def close(self) -> None:
+        self.handle.stop()
 
 
 class RayEngine:
@@ -98,7 +135,27 @@ class RayWorkerHandle:
         self.stage = ""
         self.limit_s = self.case_timeout_s
         self.started_at = 0.0
-        self.cases_done = self.restarts = self.hangs = self.aborts = 0
+        self.cases_done = 0
+        self.lost_actors = {"restarts": 0, "hangs": 0, "aborts": 0}  # counts of this slot's replaced actors
+        self.health: dict[str, int] = {}  # what the current actor last said of its worker
+
+    def _count(self, name: str) -> int:
+        return self.lost_actors[name] + self.health.get(name, 0)
+
+    @property
+    def restarts(self) -> int:
+        return self._count("restarts")
+
+    @property
+    def hangs(self) -> int:
+        return self._count("hangs")
+
+    @property
+    def aborts(self) -> int:
+        return self._count("aborts")
+
+    def rss_bytes(self) -> int:
+        return self.health.get("rss_bytes", 0)
 
     @property
     def busy(self) -> bool:
@@ -106,7 +163,9 @@ class RayWorkerHandle:
 
     def spawn(self) -> None:
         """Create the actor; calls made before it is up wait in its queue."""
-        self.actor = self.engine.actor_class.options(num_cpus=self.num_cpus).remote(self.frontend)
+        config = self.engine.config
+        self.actor = self.engine.actor_class.options(num_cpus=self.num_cpus).remote(
+            self.frontend, self.case_timeout_s, config.recycle_after, config.memory_limit_mb * 2**20)
 
     def wait_ready(self) -> None:
         self.ray.get(self.actor.ready.remote(), timeout=READY_TIMEOUT_S)
@@ -137,7 +196,8 @@ class RayWorkerHandle:
         self.pending = self.actor.run.remote(job)
 
     def deadline(self) -> float:
-        return self.started_at + self.limit_s
+        """The actor enforces the job's own limit on its worker; this one is for the actor itself."""
+        return self.started_at + self.limit_s + ACTOR_SLACK_S
 
     def waitable(self) -> None:
         return None  # the loop polls Ray handles
@@ -146,12 +206,12 @@ class RayWorkerHandle:
         done, _ = self.ray.wait([self.pending], timeout=0)
         if done:
             try:
-                kind, payload = self.ray.get(done[0])
+                kind, payload, self.health = self.ray.get(done[0])
             except self.ray.exceptions.RayError as exc:
                 return self._lost("abort", f"actor died: {type(exc).__name__}")
             return self._answer(kind, payload)
         if time.monotonic() > self.deadline():
-            return self._lost("hang", f"no answer within {self.limit_s:g}s")
+            return self._lost("hang", f"the actor gave no answer within {self.limit_s + ACTOR_SLACK_S:g}s")
         return None
 
     def _answer(self, kind: str, payload: str) -> Result:
@@ -165,10 +225,7 @@ class RayWorkerHandle:
             self.stage = self.ray.get(self.actor.current_step.remote(), timeout=2)
         except Exception:
             pass  # the actor is gone: keep the step last seen
-        if symptom == "hang":
-            self.hangs += 1
-        else:
-            self.aborts += 1
+        self.lost_actors["hangs" if symptom == "hang" else "aborts"] += 1
         outcome = lost_outcome(self.case, self.stage, symptom, reason)
         result = self._finish(Result(self.case, outcome, time.monotonic() - self.started_at))
         self.restart()
@@ -182,10 +239,17 @@ class RayWorkerHandle:
 
     def restart(self) -> None:
         self.stop()
-        self.restarts += 1
+        for name in self.lost_actors:
+            self.lost_actors[name] += self.health.get(name, 0)
+        self.lost_actors["restarts"] += 1
+        self.health = {}
         self.start()
 
     def stop(self) -> None:
         if self.actor is not None:
+            try:  # let the actor stop its worker processes; a hung one is killed all the same
+                self.ray.get(self.actor.close.remote(), timeout=10)
+            except Exception:  # noqa: BLE001 - the actor is dead or stuck: ray.kill below ends it
+                pass
             self.ray.kill(self.actor, no_restart=True)
             self.actor = None

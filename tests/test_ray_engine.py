@@ -1,6 +1,9 @@
 """The Ray engine runs a real campaign on a local Ray head bound to 127.0.0.1."""
 
 import json
+import os
+import re
+import sqlite3
 import subprocess
 import sys
 
@@ -24,3 +27,36 @@ def test_ray_campaign_records_cases(tmp_path):
     stats = json.loads(buckets[0].read_text())
     assert stats["hits"] >= 1 and stats["converter"] == "torch-script"
     assert list((out / "corpus" / "torch-script").glob("*.json"))
+
+
+def test_a_ray_worker_that_segfaults_or_hangs_is_recorded_at_its_step_and_the_campaign_goes_on(tmp_path):
+    """The fault converter of the local fault test, in the worker process an actor supervises:
+    the actor survives, files each lost case at the step its worker reported, with the time
+    spent in it, and the driver sees the worker's restarts."""
+    pytest.importorskip("ray")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "faults"
+    env = {**os.environ, "PYTHONPATH": root, "FUZZCONV_WORKER_PLUGIN": "tests.fault_converters"}
+    run = subprocess.run(
+        [sys.executable, "-m", "fuzzconv.cli", "fuzz", "--engine", "ray", "-j", "1", "--converter", "torch-script",
+         "--time", "40s", "--seed", "9", "--minimize-budget", "0", "--replays", "1", "--case-timeout", "3s",
+         "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=400,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    titles = {p.read_text().strip() for p in (out / "crashes").glob("*/title.txt")}
+    assert "torch/script: conversion: abort: signal SIGSEGV" in titles, titles
+    assert "torch/script: conversion: hang: time limit" in titles, titles
+    db = sqlite3.connect(out / "campaign.sqlite")
+    lost = db.execute("SELECT symptom, timings, total_s FROM cases WHERE symptom IN ('abort', 'hang')").fetchall()
+    assert {symptom for symptom, _, _ in lost} == {"abort", "hang"}
+    for symptom, timings, total_s in lost:
+        in_step = json.loads(timings)
+        assert list(in_step) == ["convert"], (symptom, in_step)
+        assert in_step["convert"] <= total_s + 1e-6
+        if symptom == "hang":
+            assert in_step["convert"] >= 2.5  # the 3 s limit, less the step's start after the case's
+    rows = dict(db.execute("SELECT status, COUNT(*) FROM cases GROUP BY status").fetchall())
+    assert rows.get("pass", 0) > 10, rows  # fuzzing went on after the faults
+    restarts = [int(n) for n in re.findall(r"worker restarts (\d+)", run.stdout)]
+    assert restarts and max(restarts) > 0, run.stdout[-2000:]  # the actor's own restarts reach the driver
