@@ -267,7 +267,10 @@ class Campaign:
         busy += [m for m in self.minimizers.values() if m.busy]
         timeout = min(1.0, max(0.02, min(w.deadline() for w in busy) - now))
         waitables = [w.waitable() for w in busy]
-        if all(item is not None for item in waitables):
+        wait_any = getattr(busy[0], "wait_any", None)  # a remote engine's own way to wait for its handles
+        if wait_any is not None:
+            wait_any(busy, timeout)
+        elif all(item is not None for item in waitables):
             wait(waitables, timeout=timeout)
         else:
             time.sleep(0.02)

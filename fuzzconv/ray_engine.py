@@ -23,6 +23,8 @@ from fuzzconv.workers import READY_TIMEOUT_S, Result, answer_result, case_job, l
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "OMP_NUM_THREADS": "1"}
 
 
+CONTROL = "control"  # the actor's concurrency group for calls made while a job runs
+PREFETCH_DEPTH = 1  # jobs sent to an actor behind the one it runs, so it never waits for the driver
 ACTOR_SLACK_S = READY_TIMEOUT_S  # beyond a job's own limit: a new worker process may be starting
 POLL_S = 0.5  # how often a waiting actor reads its worker's step, for `current_step`
 
@@ -102,7 +104,9 @@ class RayEngine:
                 ray.init(num_cpus=max(1, config.jobs), _node_ip_address="127.0.0.1", include_dashboard=False,
                          runtime_env={"env_vars": QUIET_ENV}, log_to_driver=False)
                 self.started_ray = True
-        self.actor_class = ray.remote(max_concurrency=2)(CaseRunner)  # type: ignore[call-overload]
+        # Jobs run one at a time in the default group, in the order sent (a prefetched job waits
+        # behind the current one); reading the step and stopping go through a group of their own.
+        self.actor_class = ray.remote(concurrency_groups={CONTROL: 2})(CaseRunner)  # type: ignore[call-overload]
 
     def handle(self, frontend: str, role: str) -> RayWorkerHandle:
         # Minimizers take no CPU reservation so they never wait behind the fuzzing actors.
@@ -138,6 +142,8 @@ class RayWorkerHandle:
         self.cases_done = 0
         self.lost_actors = {"restarts": 0, "hangs": 0, "aborts": 0}  # counts of this slot's replaced actors
         self.health: dict[str, int] = {}  # what the current actor last said of its worker
+        # Jobs sent to the actor behind the current one: (case, seed-stream index, time limit, reference).
+        self.queued: list[tuple[Case, int | None, float, Any]] = []
 
     def _count(self, name: str) -> int:
         return self.lost_actors[name] + self.health.get(name, 0)
@@ -177,14 +183,35 @@ class RayWorkerHandle:
     def submit(self, case: Case) -> None:
         self._send(case, case_job(case), self.case_timeout_s)
 
-    def submit_fuzz(self, job: dict[str, Any]) -> None:
+    def _make(self, job: dict[str, Any]) -> Case:
         from fuzzconv.fuzz_job import Knowledge, make_case
 
         if self.knowledge is None:  # cases are made here on the driver, which owns the seen sequences
             self.knowledge = Knowledge({self.frontend: self.seen} if self.seen is not None else None)
-        case = make_case(job, self.knowledge)
-        self.submit(case)
+        return make_case(job, self.knowledge)
+
+    def submit_fuzz(self, job: dict[str, Any]) -> None:
+        self.submit(self._make(job))
         self.index = job["index"]
+
+    @property
+    def can_prefetch(self) -> bool:
+        return self.busy and self.actor is not None and len(self.queued) < PREFETCH_DEPTH
+
+    def prefetch(self, job: dict[str, Any]) -> None:
+        """Send a fuzz job to run after the current one; it becomes current when that is collected."""
+        case = self._make(job)
+        self.queued.append((case, job["index"], self.case_timeout_s, self.actor.run.remote(case_job(case))))
+
+    def drop_queued(self) -> None:
+        """Forget the prefetched jobs (the campaign's time is up): cancelled before they start,
+        never recorded."""
+        for _, _, _, ref in self.queued:
+            try:
+                self.ray.cancel(ref)
+            except Exception:  # noqa: BLE001 - already running or done: its answer is ignored
+                pass
+        self.queued = []
 
     def submit_minimize(self, case: Case, title: str, max_calls: int, budget_s: float) -> None:
         job = case_job(case, "minimize", title=title, max_calls=max_calls, budget_s=budget_s)
@@ -200,7 +227,16 @@ class RayWorkerHandle:
         return self.started_at + self.limit_s + ACTOR_SLACK_S
 
     def waitable(self) -> None:
-        return None  # the loop polls Ray handles
+        return None  # not a connection: the loop waits through `wait_any`
+
+    def wait_any(self, handles: list[Any], timeout: float) -> None:
+        """Block until one of the handles' jobs is done, or `timeout` (so the loop wakes the moment
+        an answer comes, rather than polling)."""
+        refs = [h.pending for h in handles if getattr(h, "pending", None) is not None]
+        if refs:
+            self.ray.wait(refs, num_returns=1, timeout=timeout)
+        else:
+            time.sleep(min(timeout, 0.02))
 
     def collect(self) -> Result | None:
         done, _ = self.ray.wait([self.pending], timeout=0)
@@ -222,34 +258,47 @@ class RayWorkerHandle:
     def _lost(self, symptom: str, reason: str) -> Result:
         assert self.case is not None
         try:
-            self.stage = self.ray.get(self.actor.current_step.remote(), timeout=2)
+            self.stage = self.ray.get(self.actor.current_step.options(concurrency_group=CONTROL).remote(), timeout=2)
         except Exception:
             pass  # the actor is gone: keep the step last seen
         self.lost_actors["hangs" if symptom == "hang" else "aborts"] += 1
         outcome = lost_outcome(self.case, self.stage, symptom, reason)
+        queued, self.queued = self.queued, []  # they went to the lost actor: sent again to the new one
         result = self._finish(Result(self.case, outcome, time.monotonic() - self.started_at))
         self.restart()
+        for case, index, limit_s, _ in queued:
+            if self.busy:
+                self.queued.append((case, index, limit_s, self.actor.run.remote(case_job(case))))
+            else:
+                self._send(case, case_job(case), limit_s)
+                self.index = index
         return result
 
     def _finish(self, result: Result) -> Result:
         result.index = self.index
         self.case, self.pending, self.index = None, None, None
         self.cases_done += 1
+        if self.queued:  # the actor began it the moment it answered the last
+            self.case, self.index, self.limit_s, self.pending = self.queued.pop(0)
+            self.stage, self.started_at = "queued", time.monotonic()
         return result
 
     def restart(self) -> None:
-        self.stop()
+        self.stop(graceful=False)
         for name in self.lost_actors:
             self.lost_actors[name] += self.health.get(name, 0)
         self.lost_actors["restarts"] += 1
         self.health = {}
         self.start()
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = True) -> None:
+        """End the actor; `graceful` first lets an idle actor stop its worker processes (a lost
+        actor is killed at once, so that nothing runs beside a job it may still be in)."""
         if self.actor is not None:
-            try:  # let the actor stop its worker processes; a hung one is killed all the same
-                self.ray.get(self.actor.close.remote(), timeout=10)
-            except Exception:  # noqa: BLE001 - the actor is dead or stuck: ray.kill below ends it
-                pass
+            if graceful:
+                try:
+                    self.ray.get(self.actor.close.options(concurrency_group=CONTROL).remote(), timeout=10)
+                except Exception:  # noqa: BLE001 - the actor is dead or stuck: ray.kill below ends it
+                    pass
             self.ray.kill(self.actor, no_restart=True)
             self.actor = None

@@ -60,3 +60,43 @@ def test_a_ray_worker_that_segfaults_or_hangs_is_recorded_at_its_step_and_the_ca
     assert rows.get("pass", 0) > 10, rows  # fuzzing went on after the faults
     restarts = [int(n) for n in re.findall(r"worker restarts (\d+)", run.stdout)]
     assert restarts and max(restarts) > 0, run.stdout[-2000:]  # the actor's own restarts reach the driver
+
+
+def test_the_jobs_queued_behind_a_lost_actor_go_to_its_replacement(tmp_path):
+    """A job prefetched to an actor that is then SIGKILLed is sent again to the new actor, and
+    runs there as the case it was; the lost one is recorded as an abort."""
+    pytest.importorskip("ray")
+    import signal
+    import time
+
+    from fuzzconv.engine import CampaignConfig
+    from fuzzconv.fuzz_job import fuzz_job
+    from fuzzconv.ray_engine import RayEngine
+
+    engine = RayEngine(CampaignConfig(tmp_path, ("torch-script",), 30, seed=1, jobs=1))
+    try:
+        handle = engine.handle("torch", "fuzz")
+        handle.start()
+        pid = engine.ray.get(handle.actor.ready.remote())
+        handle.submit_fuzz(fuzz_job("torch-script", 0, 11, None, 4, False))
+        assert handle.can_prefetch
+        handle.prefetch(fuzz_job("torch-script", 1, 12, None, 4, False))
+        queued_case = handle.queued[0][0]
+        os.kill(pid, signal.SIGKILL)
+        results = []
+        deadline = time.monotonic() + 240
+        while len(results) < 2 and time.monotonic() < deadline:
+            handle.wait_any([handle], 1.0)
+            result = handle.collect()
+            if result is not None:
+                results.append(result)
+        assert len(results) == 2, results
+        first, second = results
+        assert (first.index, first.outcome.symptom) == (0, "abort")
+        assert "actor died" in first.outcome.message
+        assert second.index == 1 and second.case.id == queued_case.id
+        assert second.outcome.symptom != "abort", second.outcome
+        assert handle.restarts == 1 and handle.aborts == 1
+        handle.stop()
+    finally:
+        engine.shutdown()
