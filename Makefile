@@ -34,7 +34,7 @@ lint: install
 	$(BIN)/ruff check fuzzconv tests benchmarks
 	$(BIN)/mypy fuzzconv
 
-BENCH_DIR ?= /tmp/fuzzconv-bench-campaign
+BENCH_DIR ?= .bench/scratch/campaign
 
 bench: install
 	$(BIN)/python benchmarks/throughput.py 60

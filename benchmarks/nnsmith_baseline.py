@@ -38,6 +38,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / ".bench" / "nnsmith-0.1.0"
+SCRATCH = REPO / ".bench" / "scratch"  # the benchmarks' campaign and run folders (see throughput.py)
+
+
+def scratch_root() -> Path:
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    return SCRATCH
 MENDED = Path(__file__).resolve().parent / "nnsmith_mended.py"
 # NNSmith 0.1.0 and what it needs beyond fuzzconv's own dependencies, pinned.
 PACKAGES = ("nnsmith==0.1.0", "z3-solver==5.4.1.0", "hydra-core==1.3.2", "omegaconf==2.3.0",
@@ -92,7 +98,7 @@ class Session:
 
     def __init__(self, site: Path) -> None:
         self.site = site
-        self.scratch = Path(tempfile.mkdtemp(prefix="fuzzconv-bench-nnsmith-"))
+        self.scratch = Path(tempfile.mkdtemp(prefix="fuzzconv-bench-nnsmith-", dir=scratch_root()))
         self.runs = 0
 
     def close(self) -> None:
