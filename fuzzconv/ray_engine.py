@@ -200,8 +200,10 @@ class RayWorkerHandle:
 
     def prefetch(self, job: dict[str, Any]) -> None:
         """Send a fuzz job to run after the current one; it becomes current when that is collected."""
-        case = self._make(job)
-        self.queued.append((case, job["index"], self.case_timeout_s, self.actor.run.remote(case_job(case))))
+        self._queue(self._make(job), job["index"], self.case_timeout_s)
+
+    def _queue(self, case: Case, index: int | None, limit_s: float) -> None:
+        self.queued.append((case, index, limit_s, self.actor.run.remote(case_job(case))))
 
     def drop_queued(self) -> None:
         """Forget the prefetched jobs (the campaign's time is up): cancelled before they start,
@@ -268,7 +270,7 @@ class RayWorkerHandle:
         self.restart()
         for case, index, limit_s, _ in queued:
             if self.busy:
-                self.queued.append((case, index, limit_s, self.actor.run.remote(case_job(case))))
+                self._queue(case, index, limit_s)
             else:
                 self._send(case, case_job(case), limit_s)
                 self.index = index

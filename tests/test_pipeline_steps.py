@@ -33,11 +33,18 @@ class SlowToFree:
         self._freed_in.append(self._steps[-1])
 
 
-def test_the_sessions_teardown_is_timed_as_onnxruntimes_own_step(monkeypatch):
+@pytest.fixture
+def slow_sessions(monkeypatch):
+    """(the steps a case reports, the step each session was freed in), with SlowToFree sessions."""
     steps, freed_in = [], []
     real_session = execute.ort_session
     monkeypatch.setattr(execute, "ort_session",
                         lambda *args, **kwargs: SlowToFree(real_session(*args, **kwargs), steps, freed_in))
+    return steps, freed_in
+
+
+def test_the_sessions_teardown_is_timed_as_onnxruntimes_own_step(slow_sessions):
+    steps, freed_in = slow_sessions
     outcome = run_case(tiny_case(), on_stage=steps.append)
     assert outcome.status == "pass"
     assert freed_in == ["runtime-release", "runtime-release"]
@@ -46,11 +53,8 @@ def test_the_sessions_teardown_is_timed_as_onnxruntimes_own_step(monkeypatch):
     assert timings["compare"] < TEARDOWN_S
 
 
-def test_a_dynamic_case_keeps_its_session_until_the_second_shape_is_run(monkeypatch):
-    steps, freed_in = [], []
-    real_session = execute.ort_session
-    monkeypatch.setattr(execute, "ort_session",
-                        lambda *args, **kwargs: SlowToFree(real_session(*args, **kwargs), steps, freed_in))
+def test_a_dynamic_case_keeps_its_session_until_the_second_shape_is_run(slow_sessions):
+    steps, freed_in = slow_sessions
     outcome = run_case(tiny_case((("dynamic", True),)), on_stage=steps.append)
     assert outcome.status == "pass"
     assert "runtime-second-shape" in dict(outcome.timings)

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from tests.test_campaign_faults import fuzz  # the local fault test's command
+
 pytestmark = pytest.mark.slow
 
 
@@ -34,15 +36,10 @@ def test_a_ray_worker_that_segfaults_or_hangs_is_recorded_at_its_step_and_the_ca
     the actor survives, files each lost case at the step its worker reported, with the time
     spent in it, and the driver sees the worker's restarts."""
     pytest.importorskip("ray")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = tmp_path / "faults"
-    env = {**os.environ, "PYTHONPATH": root, "FUZZCONV_WORKER_PLUGIN": "tests.fault_converters"}
-    run = subprocess.run(
-        [sys.executable, "-m", "fuzzconv.cli", "fuzz", "--engine", "ray", "-j", "1", "--converter", "torch-script",
-         "--time", "40s", "--seed", "9", "--minimize-budget", "0", "--replays", "1", "--case-timeout", "3s",
-         "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=400,
-    )
+    argv, env = fuzz(out, 40, {"FUZZCONV_WORKER_PLUGIN": "tests.fault_converters"},
+                     ("--case-timeout", "3s", "--engine", "ray"))
+    run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=400)
     assert run.returncode == 0, run.stderr[-3000:]
     titles = {p.read_text().strip() for p in (out / "crashes").glob("*/title.txt")}
     assert "torch/script: conversion: abort: signal SIGSEGV" in titles, titles
