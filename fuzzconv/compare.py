@@ -84,6 +84,8 @@ def compare_output(name: str, actual: np.ndarray, expected: np.ndarray, toleranc
 
 def _same_values(actual: np.ndarray, expected: np.ndarray) -> bool:
     """Equal element for element, NaN where the other has NaN (arrays of one shape and dtype)."""
+    if actual.tobytes() == expected.tobytes():  # the same bits: most outputs, at a 40th of the cost
+        return True
     if np.issubdtype(actual.dtype, np.floating) or np.issubdtype(actual.dtype, np.complexfloating):
         return bool(np.array_equal(actual, expected, equal_nan=True))
     return bool(np.array_equal(actual, expected))

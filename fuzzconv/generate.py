@@ -27,7 +27,7 @@ from fuzzconv.case import (
     TensorType,
 )
 from fuzzconv.frontends.source import domain_satisfied
-from fuzzconv.graphcheck import check_node, typed_producers
+from fuzzconv.graphcheck import built_checked, check_node, typed_producers
 from fuzzconv.ops.spec import Arg, Chooser, Ctx, Op, ShapeError
 from fuzzconv.seen import SeenSequences
 
@@ -174,6 +174,12 @@ class _Builder:
         except CaseError:
             return False
         return True
+
+    def graph(self) -> Graph:
+        """The graph built, its walk handed to graphcheck (every node was checked as it was added)."""
+        graph = Graph(self.frontend, tuple(self.inputs), tuple(self.nodes), self.outputs())
+        built_checked(graph, {t.name: t.type for t in self.tensors}, self.made_by)
+        return graph
 
     def outputs(self) -> tuple[str, ...]:
         consumed = {a for n in self.nodes for a in n.args}
@@ -342,7 +348,7 @@ def generate_graph(chooser: Chooser, frontend: str, max_nodes: int = 8, guide: G
         _extend_while_new(builder, max_nodes, guide, converter)
     if not builder.nodes:
         raise RuntimeError(f"could not place any operator for {frontend}; the registry may be broken")
-    return Graph(frontend, tuple(builder.inputs), tuple(builder.nodes), builder.outputs())
+    return builder.graph()
 
 
 def generate_case(seed: int, converter: str, max_nodes: int = 8, opset: int | None = None,
@@ -366,8 +372,7 @@ def mutate_case(parent: Case, seed: int, max_nodes: int = 8, guide: Guide | None
         _grow(builder, chooser.integer(1, 3), guide, parent.target.converter)
         if guide is not None:
             _extend_while_new(builder, max_nodes, guide, parent.target.converter)
-        graph = Graph(parent.graph.frontend, tuple(builder.inputs), tuple(builder.nodes), builder.outputs())
-        return Case(graph, parent.target, seed % (2**31), parent.data_mode)
+        return Case(builder.graph(), parent.target, seed % (2**31), parent.data_mode)
     from fuzzconv.minimize import proposals_near
 
     # One of the first MUTANT_CHOICES single-change variants, uniformly among the valid ones:

@@ -45,9 +45,28 @@ def _walk(graph: Graph) -> tuple[Types, dict[str, tuple[str, ...]]]:
         if seen is graph:
             return dict(types), dict(outputs_of)
     types, outputs_of = _checked_walk(graph)
+    _remember(graph, types, outputs_of)
+    return dict(types), dict(outputs_of)
+
+
+def _remember(graph: Graph, types: Types, outputs_of: dict[str, tuple[str, ...]]) -> None:
     _WALKED.insert(0, (graph, types, outputs_of))
     del _WALKED[WALK_MEMO:]
-    return dict(types), dict(outputs_of)
+
+
+def built_checked(graph: Graph, types: Types, made_by: dict[str, Node]) -> None:
+    """Take the walk of a graph built node by node with `check_node` (the generator's): `types`
+    holds every tensor's type as those checks gave it, `made_by` each node output's node, in
+    order. Only the graph-wide checks run here, so that the pipeline, the source renderer and
+    the coverage keys need no second walk of a case just made."""
+    outputs_of: dict[str, tuple[str, ...]] = {node.name: () for node in graph.nodes}
+    for name, node in made_by.items():
+        outputs_of[node.name] += (name,)
+    defined = [*(i.name for i in graph.inputs), *made_by]
+    if len(outputs_of) != len(graph.nodes) or len(set(defined)) != len(defined) or set(defined) != set(types):
+        raise CaseError("the built graph's tensors do not match its nodes")  # the generator's bug
+    _check_outputs(graph, types)
+    _remember(graph, {name: types[name] for name in defined}, outputs_of)
 
 
 def _checked_walk(graph: Graph) -> tuple[Types, dict[str, tuple[str, ...]]]:
@@ -61,6 +80,11 @@ def _checked_walk(graph: Graph) -> tuple[Types, dict[str, tuple[str, ...]]]:
         outputs_of[node.name] = node.output_names(len(outs))
         for name, out_type in zip(node.output_names(len(outs)), outs, strict=True):
             _define(types, name, out_type, where)
+    _check_outputs(graph, types)
+    return types, outputs_of
+
+
+def _check_outputs(graph: Graph, types: Types) -> None:
     for name in graph.outputs:
         if name not in types or name in {i.name for i in graph.inputs}:
             raise CaseError(f"graph.outputs names {name!r}, which is no node's output")
@@ -68,7 +92,6 @@ def _checked_walk(graph: Graph) -> tuple[Types, dict[str, tuple[str, ...]]]:
         raise CaseError("graph has no outputs")
     if len(set(graph.outputs)) != len(graph.outputs):
         raise CaseError("graph.outputs lists a tensor twice")
-    return types, outputs_of
 
 
 def check_node(node: Node, types: Types, frontend: str, where: str) -> tuple[TensorType, ...]:

@@ -5,6 +5,7 @@ Shapes follow each frontend's native layout (torch NCHW, Keras NHWC).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -35,11 +36,19 @@ def adaptive_sizes(ctx: Ctx) -> tuple[tuple[int, ...], ...]:
     axis: the TorchScript exporter rejects the others, and would reject most graphs holding an
     adaptive pool. (Keras's own bug with size 1, see known_issues, argues against favouring
     the divisors there: 1 always is one.)"""
+    return _adaptive_sizes(spatial(ctx), ctx.frontend)
+
+
+@functools.lru_cache(maxsize=256)
+def _adaptive_sizes(dims: tuple[int, ...], frontend: str) -> tuple[tuple[int, ...], ...]:
+    """The sizes of `adaptive_sizes`, built once per input shape: five times the input's size
+    per axis, its square for two axes, which took about 2 ms to build each time a pool was
+    drawn or checked."""
     per_axis = []
-    for n in spatial(ctx):
+    for n in dims:
         dividing = [m for m in range(1, n + 1) if n % m == 0]
         other = [m for m in range(1, 2 * n + 1) if n % m]
-        repeats = math.ceil(4 * len(other) / len(dividing)) if ctx.frontend == "torch" else 1
+        repeats = math.ceil(4 * len(other) / len(dividing)) if frontend == "torch" else 1
         per_axis.append(dividing * repeats + other)
     return tuple(itertools.product(*per_axis))
 
