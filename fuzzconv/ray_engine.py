@@ -39,8 +39,8 @@ class CaseRunner:
 
         from fuzzconv.workers import WorkerHandle
 
-        log_dir = Path(tempfile.mkdtemp(prefix="fuzzconv-ray-"))
-        self.handle = WorkerHandle(frontend, log_path=log_dir / f"{frontend}-worker.log",
+        self.log_dir = Path(tempfile.mkdtemp(prefix="fuzzconv-ray-"))  # on the actor's node; removed at close
+        self.handle = WorkerHandle(frontend, log_path=self.log_dir / f"{frontend}-worker.log",
                                    case_timeout_s=case_timeout_s, recycle_after=recycle_after,
                                    memory_limit_bytes=memory_limit_bytes, keep_spare=True)
         self.handle.start()
@@ -85,7 +85,10 @@ class CaseRunner:
         return "error", json.dumps({"traceback": result.error, "case": result.case.to_json()}), self.health()
 
     def close(self) -> None:
+        import shutil
+
         self.handle.stop()
+        shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
 class RayEngine:

@@ -66,6 +66,35 @@ def _quiet_process(log_path: str | None) -> None:
     warnings.simplefilter("ignore")
 
 
+# A worker's log holds what the frameworks print past Python (the TorchScript exporter dumps
+# its graph on every failure: about 1 MB a minute for one torch-script worker). Past the limit
+# it is cut back to its newest part, so a campaign of days does not fill the disk with it.
+LOG_LIMIT_BYTES = 16 * 2**20
+LOG_KEEP_BYTES = 2**20
+
+
+def bound_log(log_path: str, fd: int = 1, limit: int = LOG_LIMIT_BYTES, keep: int = LOG_KEEP_BYTES) -> bool:
+    """Cut the log that `fd` appends to back to its last `keep` bytes (from a line start) once it
+    is over `limit`; True if it was cut. Other processes appending to it (the spare, a recycled
+    worker) go on at its new end: every writer opened it for appending."""
+    try:
+        size = os.fstat(fd).st_size
+        if size <= limit:
+            return False
+        sys.stdout.flush()
+        sys.stderr.flush()
+        with open(log_path, "rb") as log:
+            log.seek(max(0, size - keep))
+            tail = log.read(keep)
+        start = tail.find(b"\n") + 1
+        os.ftruncate(fd, 0)
+        os.write(fd, f"[fuzzconv: this log passed {limit} bytes and was cut to its last part]\n".encode()
+                 + tail[start:])
+        return True
+    except OSError:  # the log went away or cannot be read: leave it
+        return False
+
+
 def _warm_up(frontend: str) -> None:
     if frontend == "torch":
         import torch  # noqa: F401
@@ -148,6 +177,8 @@ def worker_main(conn: Connection, frontend: str, log_path: str | None, step_buff
             case_buffer.value = b""  # until this job has made its case, it has none
         kind, payload = run_job(json.loads(message), report, knowledge, _case_publisher(conn, case_buffer))
         conn.send((kind, payload))
+        if log_path:
+            bound_log(log_path)
 
 
 def _case_publisher(conn: Connection, case_buffer: Any) -> Callable[[str], None]:

@@ -386,3 +386,48 @@ def test_a_death_in_a_prefetched_job_is_put_in_the_step_the_worker_reported_for_
     assert lost.outcome.stage == "runtime-load"
     [(step, in_step_s)] = lost.outcome.timings
     assert step == "runtime-load" and in_step_s >= IN_STEP_S
+
+
+def test_a_log_over_its_limit_is_cut_to_its_newest_lines_and_writers_go_on_at_its_end(tmp_path):
+    import os
+
+    from fuzzconv.workers import bound_log
+
+    path = tmp_path / "worker.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    other = os.open(path, os.O_WRONLY | os.O_APPEND)  # the spare's descriptor on the same log
+    try:
+        for line in range(100):
+            os.write(fd, f"line {line:03d} {'y' * 40}\n".encode())
+        assert not bound_log(str(path), fd, limit=10_000, keep=1_000)
+        for line in range(100, 300):
+            os.write(fd, f"line {line:03d} {'y' * 40}\n".encode())
+        assert bound_log(str(path), fd, limit=10_000, keep=1_000)
+        os.write(other, b"after the cut\n")
+    finally:
+        os.close(fd)
+        os.close(other)
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("[fuzzconv: this log passed 10000 bytes")
+    assert lines[1].startswith("line 2") and lines[-2].startswith("line 299") and lines[-1] == "after the cut"
+    assert path.stat().st_size < 1_200
+
+
+def test_a_workers_log_stays_under_its_limit_however_much_the_frameworks_print(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUZZCONV_WORKER_PLUGIN", "tests.chatty_worker")
+    log = tmp_path / "worker.log"
+    worker = WorkerHandle("torch", log_path=log, case_timeout_s=60)
+    worker.start()
+    try:
+        for index in range(12):  # 12 jobs print 36 kB: past the plugin's 20 kB limit once
+            worker.submit(generate_case(index, "torch-script", max_nodes=2))
+            end = time.monotonic() + 60
+            while worker.collect() is None:
+                assert time.monotonic() < end, "no answer"
+                worker.conn.poll(0.1)
+    finally:
+        worker.stop()
+    text = log.read_text()
+    assert "this log passed 20000 bytes" in text
+    assert log.stat().st_size <= 20_000  # checked after each job; stop() waits for the last check
+    assert "job 12 " in text and "job 1 " not in text  # the newest lines kept, the oldest cut
