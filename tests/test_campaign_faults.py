@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -33,6 +34,24 @@ def test_segfault_and_hang_are_recorded_and_the_campaign_goes_on(tmp_path):
     rows = sqlite3.connect(out / "campaign.sqlite").execute(
         "SELECT status, COUNT(*) FROM cases GROUP BY status").fetchall()
     assert dict(rows).get("pass", 0) > 10, rows  # fuzzing went on after the faults
+
+
+def test_a_workers_log_stays_bounded_however_much_the_frameworks_print(tmp_path):
+    """Each job prints 3 kB past Python (tests/chatty_worker.py, limit 20 kB): the log is cut
+    back to its newest lines as it passes the limit, and the campaign goes on."""
+    out = tmp_path / "chatty"
+    journal = tmp_path / "journal.txt"
+    argv, env = fuzz(out, 12, {"FUZZCONV_WORKER_PLUGIN": "tests.chatty_worker", "CHATTY_JOURNAL": str(journal)})
+    run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = out / ".fuzzconv-fuzz-torch-0.log"
+    text = log.read_text()
+    assert "this log passed 20000 bytes" in text
+    assert log.stat().st_size <= 20_000  # checked after each job; the worker stops after its last check
+    printed = journal.read_text().split()
+    kept = re.findall(r"^job (\S+) ", text, re.MULTILINE)
+    assert len(printed) > 10 and 0 < len(kept) < len(printed), (len(printed), kept)
+    assert kept == printed[-len(kept):]  # the newest lines kept, in order; the oldest cut
 
 
 def _rows(db):
