@@ -85,3 +85,51 @@ def test_attribute_outside_its_domain_is_refused():
 def test_not_json_is_refused():
     with pytest.raises(CaseError, match="not JSON"):
         load_case_text("{not json")
+
+
+@pytest.mark.parametrize("converter", ["torch-script", "tf2onnx"])
+def test_the_walk_the_generator_hands_over_is_the_one_a_case_file_gets(converter):
+    """The generator checks each node as it adds it and hands that walk to graphcheck, so the
+    pipeline does not walk a new case again: it must be the walk a loaded case gets, in order
+    (a mutant's builder lists tensors in the walk's order)."""
+    from fuzzconv.generate import mutate_case
+    from fuzzconv.graphcheck import _checked_walk, _walk
+
+    def ordered(walk):
+        types, outputs_of = walk
+        return list(types.items()), list(outputs_of.items())
+
+    for seed in range(150):
+        case = generate_case(seed, converter, 8)
+        for made in (case, mutate_case(case, seed + 1)):
+            assert ordered(_walk(made.graph)) == ordered(_checked_walk(made.graph)), seed
+
+
+def test_a_walk_handed_over_that_does_not_match_its_graph_is_refused():
+    from fuzzconv.graphcheck import _checked_walk, built_checked
+
+    graph = generate_case(4, "torch-script", 6).graph
+    types, outputs_of = _checked_walk(graph)
+    made_by = {name: node for node in graph.nodes for name in outputs_of[node.name]}
+    built_checked(graph, types, made_by)  # the true walk is taken
+    missing = dict(types)
+    missing.pop(next(iter(made_by)))
+    with pytest.raises(CaseError):
+        built_checked(graph, missing, made_by)
+    with pytest.raises(CaseError):
+        built_checked(graph, {**types, "stray": next(iter(types.values()))}, made_by)
+
+
+def test_a_choice_attribute_tells_true_from_1_and_1_0_from_1():
+    from fuzzconv.ops.spec import Choice
+
+    def choice(*options):
+        return Choice(lambda ctx: options)
+
+    assert choice(1, 2, 3).problem(2, None) is None
+    assert choice(1, 2, 3).problem(True, None) is not None
+    assert choice(True, False).problem(1, None) is not None
+    assert choice(1.0, 2).problem(1, None) is not None
+    assert choice(1.0, 1).problem(1, None) is None  # an equal option of the value's own type, further on
+    assert choice((1, 2), (2, 2)).problem((2, 2), None) is None
+    assert choice((1, 2)).problem((2, 1), None) is not None

@@ -99,3 +99,23 @@ def test_nan_where_the_source_is_right_stays_wrong():
     diff = compare_output("y", actual, expected, 1e-4)
     (judged,) = rejudge_with_reference((diff,), [actual], [expected], [reference])
     assert not judged.ok
+
+
+def test_the_same_bits_shortcut_leaves_signed_zeros_and_nan_payloads_to_the_full_comparison():
+    expected = np.array([0.0, 1.0, np.nan], dtype=np.float32)
+    actual = expected.copy()
+    actual[0] = -0.0  # other bits, the same value
+    actual.view(np.uint32)[2] = 0x7FC00001  # a NaN with another payload
+    diff = compare_output("y", actual, expected, 0.0)
+    assert diff.ok and diff.nonfinite_ok and diff.required_tol == 0.0
+
+
+def test_onnxruntimes_two_answers_are_judged_once_only_when_they_are_the_same_bits():
+    from fuzzconv.pipeline import _same_bits
+
+    one = [np.array([1.0, 2.0], dtype=np.float32), np.array([3], dtype=np.int64)]
+    assert _same_bits(one, [x.copy() for x in one])
+    assert not _same_bits(one, [one[0] + 1, one[1]])
+    assert not _same_bits(one, [one[0].astype(np.float64), one[1]])  # equal values, another dtype
+    assert not _same_bits(one, [one[0].reshape(2, 1), one[1]])
+    assert not _same_bits(one, one[:1])
