@@ -73,10 +73,13 @@ LOG_LIMIT_BYTES = 16 * 2**20
 LOG_KEEP_BYTES = 2**20
 
 
-def bound_log(log_path: str, fd: int = 1, limit: int = LOG_LIMIT_BYTES, keep: int = LOG_KEEP_BYTES) -> bool:
+def bound_log(log_path: str, fd: int = 1, limit: int | None = None, keep: int | None = None) -> bool:
     """Cut the log that `fd` appends to back to its last `keep` bytes (from a line start) once it
-    is over `limit`; True if it was cut. Other processes appending to it (the spare, a recycled
-    worker) go on at its new end: every writer opened it for appending."""
+    is over `limit` (LOG_KEEP_BYTES and LOG_LIMIT_BYTES unless given); True if it was cut. Other
+    processes appending to it (the spare, a recycled worker) go on at its new end: every writer
+    opened it for appending."""
+    limit = LOG_LIMIT_BYTES if limit is None else limit
+    keep = LOG_KEEP_BYTES if keep is None else keep
     try:
         size = os.fstat(fd).st_size
         if size <= limit:

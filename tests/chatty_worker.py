@@ -10,7 +10,6 @@ from fuzzconv import workers
 
 workers.LOG_LIMIT_BYTES = 20_000
 workers.LOG_KEEP_BYTES = 5_000
-workers.bound_log.__defaults__ = (1, workers.LOG_LIMIT_BYTES, workers.LOG_KEEP_BYTES)
 _run_job = workers.run_job
 _jobs = itertools.count(1)
 
