@@ -82,9 +82,14 @@ def compare_output(name: str, actual: np.ndarray, expected: np.ndarray, toleranc
     return OutputDiff(nonfinite_ok=nonfinite_ok, max_abs_err=max_abs, required_tol=required, ok=ok, **base)
 
 
+def same_bits(actual: np.ndarray, expected: np.ndarray) -> bool:
+    """The same dtype, shape and bits: most outputs, checked at a 40th of `array_equal`'s cost."""
+    return actual.dtype == expected.dtype and actual.shape == expected.shape and actual.tobytes() == expected.tobytes()
+
+
 def _same_values(actual: np.ndarray, expected: np.ndarray) -> bool:
     """Equal element for element, NaN where the other has NaN (arrays of one shape and dtype)."""
-    if actual.tobytes() == expected.tobytes():  # the same bits: most outputs, at a 40th of the cost
+    if same_bits(actual, expected):
         return True
     if np.issubdtype(actual.dtype, np.floating) or np.issubdtype(actual.dtype, np.complexfloating):
         return bool(np.array_equal(actual, expected, equal_nan=True))

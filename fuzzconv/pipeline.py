@@ -21,7 +21,7 @@ import numpy as np
 
 from fuzzconv import ops
 from fuzzconv.case import Case, Outcome, OutputDiff
-from fuzzconv.compare import all_ok, compare_all, rejudge_with_reference
+from fuzzconv.compare import all_ok, compare_all, rejudge_with_reference, same_bits
 from fuzzconv.graphcheck import infer_types, producers
 from fuzzconv.triage import (
     CrashInfo,
@@ -286,8 +286,7 @@ TOLERANCE_DTYPES = ("float16", "float32", "float64", "int32", "int64", "bool")
 def _same_bits(one: list[np.ndarray], other: list[np.ndarray]) -> bool:
     """The same outputs to the bit (then they are judged the same): onnxruntime's optimizations
     mostly change nothing."""
-    return len(one) == len(other) and all(
-        a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes() for a, b in zip(one, other))
+    return len(one) == len(other) and all(same_bits(a, b) for a, b in zip(one, other))
 
 
 def _tolerances(case: Case, expected: list[np.ndarray]) -> list[float]:
