@@ -65,7 +65,7 @@ def _chunk(converter: str, seeds: range, knowledge: Any, totals: dict[str, float
                 start = time.perf_counter()
                 _, payload = run_job(fuzz_job(converter, index, seed, None, 8, True), lambda step: None, knowledge)
                 wall += time.perf_counter() - start
-                for step, seconds in json.loads(payload).get("outcome", {}).get("timings", {}).items():
+                for step, seconds in payload.get("outcome", {}).get("timings", {}).items():
                     steps[step] = steps.get(step, 0.0) + seconds
             report = json.dumps({"cases": len(seeds), "wall": wall, "steps": steps, "functions": totals}).encode()
             view = memoryview(report)

@@ -56,10 +56,9 @@ class CaseRunner:
         return {"restarts": handle.restarts, "hangs": handle.hangs, "aborts": handle.aborts,
                 "rss_bytes": handle.rss_bytes()}
 
-    def run(self, job: dict[str, Any]) -> tuple[str, str, dict[str, int]]:
-        """(kind of answer, its JSON, the worker's health) for a run or minimize job; a lost
-        worker's case comes back as its `abort` or `hang` outcome."""
-        import json
+    def run(self, job: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, int]]:
+        """(kind of answer, its data as a local worker sends it, the worker's health) for a run or
+        minimize job; a lost worker's case comes back as its `abort` or `hang` outcome."""
         from multiprocessing.connection import wait
 
         handle = self.handle
@@ -79,10 +78,10 @@ class CaseRunner:
             else:
                 time.sleep(timeout)
         if result.reduced is not None:
-            return "reduced", json.dumps(result.reduced), self.health()
+            return "reduced", result.reduced, self.health()
         if result.outcome is not None:
-            return "done", json.dumps(result.outcome.to_json()), self.health()
-        return "error", json.dumps({"traceback": result.error, "case": result.case.to_json()}), self.health()
+            return "done", result.outcome.to_json(), self.health()
+        return "error", {"traceback": result.error, "case": result.case.to_json()}, self.health()
 
     def close(self) -> None:
         import shutil
@@ -255,7 +254,7 @@ class RayWorkerHandle:
             return self._lost("hang", f"the actor gave no answer within {self.limit_s + ACTOR_SLACK_S:g}s")
         return None
 
-    def _answer(self, kind: str, payload: str) -> Result:
+    def _answer(self, kind: str, payload: dict[str, Any]) -> Result:
         assert self.case is not None
         job = {"kind": "run"}
         return self._finish(answer_result(kind, payload, job, self.case, time.monotonic() - self.started_at))

@@ -22,13 +22,11 @@ def aborting_worker(conn, frontend, log_path, *args, **kwargs):
 def publishing_aborting_worker(conn, frontend, log_path, step_buffer=None, sys_path=None, case_buffer=None, **kwargs):
     """Makes the fuzz job's case and publishes it as the real worker does, then dies in
     conversion, IN_STEP_S after reporting that step."""
-    import json
-
     from fuzzconv.fuzz_job import Knowledge, make_case
     from fuzzconv.workers import step_reporter
 
     conn.send(("ready", os.getpid()))
-    job = json.loads(conn.recv())
+    job = conn.recv()
     case_buffer.value = make_case(job, Knowledge()).dumps().encode()
     step_reporter(conn, step_buffer)("convert")
     time.sleep(IN_STEP_S)
@@ -42,12 +40,10 @@ def answering_then_aborting_worker(conn, frontend, log_path, step_buffer=None, s
                                    **kwargs):
     """Answers its first job as the real worker does, then dies the moment it takes the next one:
     both messages are in the pipe before the parent can notice that the process is gone."""
-    import json
-
     from fuzzconv.workers import run_job
 
     conn.send(("ready", os.getpid()))
-    first = json.loads(conn.recv())
+    first = conn.recv()
     answer = run_job(first, lambda step: None)
     conn.recv()  # the prefetched second job
     conn.send(answer)
@@ -59,12 +55,10 @@ def stepping_then_answering_then_aborting_worker(conn, frontend, log_path, step_
     """Takes its first and its prefetched second job, reports the second's first step, then
     answers the first and dies IN_STEP_S later: the parent reads that step before the answer
     that makes the second job its current one."""
-    import json
-
     from fuzzconv.workers import run_job, step_reporter
 
     conn.send(("ready", os.getpid()))
-    first = json.loads(conn.recv())
+    first = conn.recv()
     answer = run_job(first, lambda step: None)
     conn.recv()
     step_reporter(conn, step_buffer)("runtime-load")

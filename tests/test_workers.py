@@ -302,9 +302,29 @@ def test_a_case_the_parent_cannot_load_is_an_internal_error_not_a_crash():
     case = generate_case(5, "torch-script")
     data = case.to_json()
     data["graph"]["inputs"][0]["shape"] = [1, 99999]
-    payload = json.dumps({"case": data, "outcome": {"case_id": case.id, "status": "pass"}, "index": 0, "keys": []})
+    payload = {"case": data, "outcome": {"case_id": case.id, "status": "pass"}, "index": 0, "keys": []}
     result = answer_result("fuzzed", payload, job, None, 0.1)
     assert result.outcome is None and "does not load" in result.error and "99999" in result.error
+
+
+def test_a_fuzz_answer_sent_as_data_reads_back_as_its_json_would():
+    """The pipe pickles a worker's answer as it is, not as JSON text: what the parent makes of it
+    must not depend on that (tuples, numpy floats, NaN distances all become what JSON gives)."""
+    import pickle
+
+    from fuzzconv.fuzz_job import Knowledge
+    from fuzzconv.workers import answer_result, run_job
+
+    knowledge = Knowledge()
+    for seed in (11, 12, 13):
+        job = fuzz_job("torch-script", 0, seed, None, 4, True)
+        kind, payload = run_job(job, lambda step: None, knowledge)
+        assert kind == "fuzzed", payload
+        piped = answer_result(kind, pickle.loads(pickle.dumps(payload)), job, None, 0.1)
+        as_json = answer_result(kind, json.loads(json.dumps(payload)), job, None, 0.1)
+        assert not piped.error and piped.outcome is not None
+        assert (piped.case, piped.outcome, piped.keys, piped.index) == \
+               (as_json.case, as_json.outcome, as_json.keys, as_json.index)
 
 
 def test_a_fuzz_answer_carries_the_onnx_keys_once_and_a_finding_gets_them_back():
@@ -320,8 +340,8 @@ def test_a_fuzz_answer_carries_the_onnx_keys_once_and_a_finding_gets_them_back()
     passed = Outcome(case.id, "pass", onnx_ops=("Add", "Relu", "Neg"), onnx_keys=onnx_keys)
     found = replace(passed, status="finding", stage="conversion", symptom="wrong-model", title="t")
     for outcome in (passed, found):
-        payload = json.dumps(done_payload(case, case.canonical_text, outcome, 0))
-        assert payload.count("Add>Relu>Neg") == 1
+        payload = done_payload(case, case.canonical_text, outcome, 0)
+        assert json.dumps(payload).count("Add>Relu>Neg") == 1
         result = answer_result("fuzzed", payload, job, None, 0.1)
         assert "onnx-ngram3:torch-script:Add>Relu>Neg" in result.keys
         assert result.outcome == (found if outcome is found else replace(passed, onnx_keys=()))
