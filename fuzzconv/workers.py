@@ -240,7 +240,7 @@ def run_job(job: dict[str, Any], report_stage: Callable[[str], None], knowledge:
     """Run one job: a fuzz job (make the case here, run it), a given case, or a bucket to minimize.
     Returns (kind of answer, its data: JSON-shaped, which the pipe pickles as it is; pickling a
     fuzz answer and loading it took a third of the time of json.dumps and json.loads, 29 against
-    63 us for the 13.6 kB of an average torch-script answer); an "error" answer is fuzzconv's own
+    64 us for the 13.6 kB of an average torch-script answer); an "error" answer is fuzzconv's own
     bug, with its traceback and the case it hit, when there was one."""
     from fuzzconv.pipeline import run_case
 
