@@ -63,8 +63,8 @@ def schema_two_copy(source: Path, target: Path) -> None:
                          dumps(row["onnx_ops"]), dumps(row["coverage_keys"]), row["node_count"],
                          dumps(row["versions"]), row["finished"], canonical_json(row["case"]),
                          dumps(outcome)))
-        columns = ", ".join(campaign_db._CASE_COLUMNS)
-        conn.executemany(f"INSERT INTO cases ({columns}) VALUES ({', '.join('?' * len(campaign_db._CASE_COLUMNS))})",
+        columns = ", ".join(campaign_db.PLAIN_CASE_COLUMNS)
+        conn.executemany(f"INSERT INTO cases ({columns}) VALUES ({', '.join('?' * len(campaign_db.PLAIN_CASE_COLUMNS))})",
                          rows)
     conn.commit()
     conn.close()

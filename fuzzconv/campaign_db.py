@@ -29,7 +29,16 @@ versions, onnx_ops) and the converted graph's keys, which are the case's `onnx-e
 the same full outcome from rows of either form. Two covering indexes, cases_totals (converter,
 status, stage, symptom, total_s) and cases_titles (status, title, finished), replace three that
 made totals read every row. Schema 4 makes the coverage table append-only: coverage(key, hash,
-first_case_id, first_seen), no index, kept unique by the writer (fuzzconv.key_hashes).
+first_case_id, first_seen), no index, kept unique by the writer (fuzzconv.key_hashes). Schema 5
+packs a row's four largest text columns (case_json, outcome_json, onnx_ops, source_ops: 1.6 KB
+of a torch-script row's 3 KB of text) into one zlib stream, `packed`, compressed against a
+preset dictionary that the database trains on its own first rows and keeps in `dictionaries`
+(dict_id, data, made); `cases.dict_id` names it, and the packed columns hold ''. The writer
+stores its first DICTIONARY_AFTER_ROWS rows plain, then trains one (the last 32 KB of those
+rows' text, which a zlib window can reach) and packs every later row: about 330 bytes a row
+against 650 for zlib without a dictionary (measured on a torch-script campaign's rows), in
+15 us a row. `iter_cases` unpacks, so a reader sees rows of every form alike; the columns a
+query is likely to want (status ... title, timings, versions, total_s) stay plain.
 
 Times are UTC ISO-8601 text with milliseconds, so they sort as text. An older schema is
 migrated in place by `MIGRATIONS` (from-version -> function), one transaction per step. A file
@@ -55,7 +64,7 @@ from fuzzconv.case import Case, Outcome
 APPLICATION = "fuzzconv"
 FILENAME = "campaign.sqlite"
 BASE_VERSION = 1  # the version `_SCHEMA` creates; later versions are reached by MIGRATIONS
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_S = 10.0
 FIX = "pass --out with a new folder"
 
@@ -104,8 +113,16 @@ def _append_only_coverage(conn: sqlite3.Connection) -> None:
     _covering_indexes(conn)
 
 
+def _packed_rows(conn: sqlite3.Connection) -> None:
+    """Schema 5: rows written from now on pack their largest text columns against a dictionary
+    the database trains on its own rows (see the module's docstring); older rows stay plain."""
+    conn.execute("CREATE TABLE dictionaries (dict_id INTEGER PRIMARY KEY, data BLOB NOT NULL, made TEXT NOT NULL)")
+    conn.execute("ALTER TABLE cases ADD COLUMN packed BLOB")
+    conn.execute("ALTER TABLE cases ADD COLUMN dict_id INTEGER REFERENCES dictionaries(dict_id)")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    1: _add_case_coverage_keys, 2: _compact_rows, 3: _append_only_coverage}
+    1: _add_case_coverage_keys, 2: _compact_rows, 3: _append_only_coverage, 4: _packed_rows}
 
 _SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -155,17 +172,42 @@ _SCHEMA = (
         FROM cases WHERE title != '' GROUP BY title, status""",
 )
 
-_CASE_COLUMNS = (
+PLAIN_CASE_COLUMNS = (  # a row's columns up to schema 4
     "case_id", "run_id", "generation_index", "data_seed", "converter", "frontend", "opset", "status",
     "stage", "symptom", "title", "decided_by", "timings", "total_s", "source_ops", "onnx_ops",
     "coverage_keys", "node_count", "versions", "finished", "case_json", "outcome_json",
 )
+_CASE_COLUMNS = (*PLAIN_CASE_COLUMNS, "packed", "dict_id")
+# The columns schema 5 packs into one stream, in this order, joined by newlines (compact JSON
+# text holds none: json.dumps escapes them inside strings).
+PACKED_COLUMNS = ("case_json", "outcome_json", "onnx_ops", "source_ops")
+DICTIONARY_AFTER_ROWS = 300  # plain rows a database stores before it trains its dictionary
+DICTIONARY_BYTES = 32 * 1024  # zlib's window: a preset dictionary's bytes beyond it are never used
 _JSON_COLUMNS = {"timings": "timings", "source_ops": "source_ops", "onnx_ops": "onnx_ops",
                  "versions": "versions", "case_json": "case"}
 # Outcome fields a schema-3 row keeps in its own columns, not in outcome_json.
 _OUTCOME_IN_COLUMNS = ("case_id", "status", "stage", "symptom", "title", "decided_by", "timings", "versions",
                        "onnx_ops")
 ZLIB_LEVEL = 1  # 8 KB of keys in 0.06 ms to about 1.1 KB; level 6 saves 15 % more for twice the time
+
+
+class _Packer:
+    """Compresses rows against one preset dictionary. zlib reads the dictionary into a fresh
+    stream's window at a cost (35 us for 32 KB); a primed stream is copied instead, 15 us a row."""
+
+    def __init__(self, dict_id: int, data: bytes) -> None:
+        self.dict_id = dict_id
+        self._primed = zlib.compressobj(ZLIB_LEVEL, zdict=data)
+
+    def pack(self, text: str) -> bytes:
+        stream = self._primed.copy()
+        return stream.compress(text.encode()) + stream.flush()
+
+
+def train_dictionary(texts: Iterable[str]) -> bytes:
+    """A preset dictionary from rows' packed text: its last DICTIONARY_BYTES (zlib favours the
+    end of a dictionary, where matches are nearest), joined as the rows are packed."""
+    return "\n".join(texts).encode()[-DICTIONARY_BYTES:]
 
 
 class CampaignDBError(Exception):
@@ -325,6 +367,9 @@ class CampaignDB:
         self.readonly = readonly
         self._depth = 0
         self._hashes: Any = None  # KeyHashes of the stored coverage keys, loaded by the first add_coverage
+        self._packer: _Packer | None = None  # the writer's, once the database has a dictionary
+        self._plain_rows: int | None = None  # rows the writer knows of while it has none
+        self._dictionaries: dict[int, bytes] = {}  # a reader's, by dict_id
 
     @classmethod
     def open(cls, path: Path, readonly: bool = False) -> CampaignDB:
@@ -373,6 +418,9 @@ class CampaignDB:
         try:
             with _transaction(self.conn):
                 yield
+        except BaseException:
+            self._packer, self._plain_rows = None, None  # a dictionary made inside may be gone with it
+            raise
         finally:
             self._depth = 0
 
@@ -403,12 +451,61 @@ class CampaignDB:
         `generation_index` < 0 or None means the case did not come from the seed stream.
         `elapsed_s` defaults to the sum of the outcome's stage timings.
         """
-        row = _case_row(case, outcome, run_id, generation_index, elapsed_s, coverage)
         placeholders = ", ".join("?" for _ in _CASE_COLUMNS)
         with self.transaction():
+            row = _case_row(case, outcome, run_id, generation_index, elapsed_s, coverage, self._writer_packer())
             cursor = self.conn.execute(
                 f"INSERT OR IGNORE INTO cases ({', '.join(_CASE_COLUMNS)}) VALUES ({placeholders})", row)
+        if cursor.rowcount == 1 and self._plain_rows is not None:
+            self._plain_rows += 1
         return cursor.rowcount == 1
+
+    def _writer_packer(self) -> _Packer | None:
+        """The dictionary rows are packed against: the newest stored, else one trained now from
+        the last DICTIONARY_AFTER_ROWS plain rows once there are that many, else None (plain)."""
+        if self._packer is not None:
+            return self._packer
+        if self._plain_rows is None:
+            newest = self.conn.execute("SELECT dict_id, data FROM dictionaries ORDER BY dict_id DESC LIMIT 1").fetchone()
+            if newest is not None:
+                self._packer = _Packer(int(newest[0]), bytes(newest[1]))
+                return self._packer
+            self._plain_rows = int(self.conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM cases").fetchone()[0])
+        if self._plain_rows < DICTIONARY_AFTER_ROWS:
+            return None
+        columns = ", ".join(PACKED_COLUMNS)
+        recent = self.conn.execute(f"SELECT {columns} FROM cases WHERE packed IS NULL ORDER BY rowid DESC LIMIT ?",
+                                   (DICTIONARY_AFTER_ROWS,)).fetchall()
+        data = train_dictionary("\n".join(row) for row in reversed(recent))
+        with self.transaction():
+            cursor = self.conn.execute("INSERT INTO dictionaries (data, made) VALUES (?, ?)", (data, utc_now()))
+        self._packer = _Packer(int(cursor.lastrowid or 0), data)
+        return self._packer
+
+    def _dictionary(self, dict_id: int) -> bytes:
+        if dict_id not in self._dictionaries:
+            row = self.conn.execute("SELECT data FROM dictionaries WHERE dict_id = ?", (dict_id,)).fetchone()
+            if row is None:
+                raise CampaignDBError(f"{self.path} is damaged: rows are packed against dictionary {dict_id}, "
+                                      f"which it does not hold; restore the file from a copy or {FIX}")
+            self._dictionaries[dict_id] = bytes(row[0])
+        return self._dictionaries[dict_id]
+
+    def _unpack(self, row: dict[str, Any]) -> None:
+        """Put a packed row's columns back in place (a plain row has none packed)."""
+        packed, dict_id = row.pop("packed", None), row.pop("dict_id", None)
+        if packed is None:
+            return
+        try:
+            stream = zlib.decompressobj(zdict=self._dictionary(int(dict_id)))
+            texts = (stream.decompress(packed) + stream.flush()).decode().split("\n")
+        except (zlib.error, UnicodeDecodeError, TypeError, ValueError) as exc:
+            raise CampaignDBError(f"{self.path} is damaged: case {row.get('case_id')} does not unpack ({exc}); "
+                                  f"restore the file from a copy or {FIX}") from None
+        if len(texts) != len(PACKED_COLUMNS):
+            raise CampaignDBError(f"{self.path} is damaged: case {row.get('case_id')} unpacks to {len(texts)} "
+                                  f"columns, not {len(PACKED_COLUMNS)}; restore the file from a copy or {FIX}")
+        row.update(zip(PACKED_COLUMNS, texts))
 
     def has_case(self, case_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM cases WHERE case_id = ?", (case_id,)).fetchone() is not None
@@ -433,7 +530,9 @@ class CampaignDB:
         `outcome_json` -> `outcome`). `where` is an SQL condition with `?` placeholders."""
         sql = "SELECT * FROM cases" + (f" WHERE {where}" if where else "") + " ORDER BY rowid"
         for row in self.conn.execute(sql, tuple(params)):
-            yield _decode_row(dict(row))
+            found = dict(row)
+            self._unpack(found)
+            yield _decode_row(found)
 
     # --- coverage --------------------------------------------------------------------------
 
@@ -551,9 +650,9 @@ class CampaignDB:
 
 
 def _case_row(case: Case, outcome: Outcome, run_id: int, generation_index: int | None,
-              elapsed_s: float | None, coverage: Iterable[str]) -> tuple[Any, ...]:
-    """The row of a case (schema 3). The outcome's ONNX keys are added to the coverage keys, so
-    that the outcome can always be rebuilt from them."""
+              elapsed_s: float | None, coverage: Iterable[str], packer: _Packer | None = None) -> tuple[Any, ...]:
+    """The row of a case (schema 5), packed with `packer` when given. The outcome's ONNX keys
+    are added to the coverage keys, so that the outcome can always be rebuilt from them."""
     timings = dict(outcome.timings)
     total = float(elapsed_s) if elapsed_s is not None else float(sum(timings.values()))
     index = generation_index if generation_index is not None and generation_index >= 0 else None
@@ -564,13 +663,19 @@ def _case_row(case: Case, outcome: Outcome, run_id: int, generation_index: int |
     del outcome_json["onnx_keys"], outcome_json["log_tail"]
     converter = case.target.converter
     keys = set(coverage) | scoped_onnx_keys(converter, outcome.onnx_keys)
+    texts = {"case_json": case.canonical_text, "outcome_json": _dumps(outcome_json),
+             "onnx_ops": _dumps(held["onnx_ops"]), "source_ops": _dumps(list(case.graph.op_sequence))}
+    packed = dict_id = None
+    joined = "\n".join(texts[column] for column in PACKED_COLUMNS)
+    if packer is not None and joined.count("\n") == len(PACKED_COLUMNS) - 1:  # else a text holds a newline: plain
+        packed, dict_id = packer.pack(joined), packer.dict_id
+        texts = dict.fromkeys(texts, "")
     return (
         case.id, run_id, index, case.data_seed, converter, case.graph.frontend, case.target.opset,
         outcome.status, outcome.stage, outcome.symptom, outcome.title, outcome.decided_by,
-        _dumps(held["timings"]), total, _dumps(list(case.graph.op_sequence)),
-        _dumps(held["onnx_ops"]), zlib.compress(_dumps(sorted(keys)).encode(), ZLIB_LEVEL),
-        len(case.graph.nodes), _dumps(held["versions"]), utc_now(), case.canonical_text,
-        _dumps(outcome_json),
+        _dumps(held["timings"]), total, texts["source_ops"], texts["onnx_ops"],
+        zlib.compress(_dumps(sorted(keys)).encode(), ZLIB_LEVEL), len(case.graph.nodes), _dumps(held["versions"]),
+        utc_now(), texts["case_json"], texts["outcome_json"], packed, dict_id,
     )
 
 

@@ -415,8 +415,8 @@ def test_schema_two_rows_and_compact_rows_read_back_alike(tmp_path, monkeypatch)
                                  (("torch", "2.13.0"),), (("convert", 0.25),), ("Relu", "Add"), "log", onnx_keys)
                 for case in (old, new)}
     keys = {case.id: sorted(coverage_keys(case, outcomes[case.id])) for case in (old, new)}
-    with CampaignDB.open(path) as db:  # migrated to 3
-        assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    with CampaignDB.open(path) as db:  # migrated to the current schema
+        assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         assert not db.conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'coverage' AND type = 'index'"
                                    ).fetchall()  # append-only: no index to update at random places
         assert db.coverage_keys() == {"op:torch:relu", "onnx:x:Relu"} and db.coverage_count() == 2
@@ -521,8 +521,99 @@ def test_a_schema_three_database_with_a_keyed_coverage_table_becomes_append_only
                                 [("op:torch:b", "1" * 16, "2026-01-01T00:00:01.000Z"),
                                  ("op:torch:a", "2" * 16, "2026-01-01T00:00:02.000Z")])
     with CampaignDB.open(path) as db:
-        assert db.conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert [row[0] for row in db.conn.execute("SELECT key FROM coverage ORDER BY rowid")] == ["op:torch:b",
                                                                                                  "op:torch:a"]
         assert db.coverage_count() == 2
         assert db.add_coverage({"op:torch:a", "op:torch:c"}, "3" * 16) == {"op:torch:c"}
+
+
+def _finding(case: Case) -> Outcome:
+    diff = OutputDiff("out", True, True, True, 0.5, 1e-3, 1e-4, False, (2, 3), (2, 3), "float32", "float32")
+    return Outcome(case.id, "finding", "conversion", "wrong-model", f"t: {case.id}", "line one\nline two", "how",
+                   (diff,), (("torch", "2.13.0"),), (("convert", 0.25),), ("Relu", "Add"), "log",
+                   ("onnx-edge:Relu>Add",))
+
+
+def _write_cases(path: Path, seeds: range) -> None:
+    with CampaignDB.open(path) as db:
+        run = db.start_run(1, ["torch-script"], {})
+        for seed in seeds:
+            case = _case(seed)
+            outcome = _finding(case) if seed % 3 == 0 else _outcome(case)
+            with db.transaction():
+                db.record_case(case, outcome, run, seed, coverage={f"op:torch:{case.graph.nodes[0].op}"})
+
+
+def _rows(path: Path) -> dict[str, dict]:
+    with CampaignDB.open(path, readonly=True) as db:
+        return {row["case_id"]: {k: v for k, v in row.items() if k not in ("finished", "run_id")}
+                for row in db.iter_cases()}
+
+
+def test_rows_past_the_first_ones_are_packed_against_a_trained_dictionary_and_read_back_alike(tmp_path, monkeypatch):
+    monkeypatch.setattr(campaign_db, "DICTIONARY_AFTER_ROWS", 6)
+    packed, plain = tmp_path / "packed.sqlite", tmp_path / "plain.sqlite"
+    _write_cases(packed, range(0, 10))
+    _write_cases(packed, range(10, 30))  # resumed: it packs against the dictionary it trained
+    with monkeypatch.context() as patch:
+        patch.setattr(campaign_db, "DICTIONARY_AFTER_ROWS", 10**9)
+        _write_cases(plain, range(0, 30))
+    assert _rows(packed) == _rows(plain) and len(_rows(packed)) == 30
+    with CampaignDB.open(packed, readonly=True) as db:
+        forms = db.conn.execute("SELECT packed IS NOT NULL, dict_id, case_json = '' FROM cases ORDER BY rowid").fetchall()
+        assert [tuple(f) for f in forms] == [(0, None, 0)] * 6 + [(1, 1, 1)] * 24
+        assert db.conn.execute("SELECT COUNT(*) FROM dictionaries").fetchone()[0] == 1
+        packed_bytes = db.conn.execute("SELECT SUM(length(packed)) FROM cases WHERE rowid > 6").fetchone()[0]
+    with CampaignDB.open(plain, readonly=True) as db:
+        plain_bytes = db.conn.execute("SELECT SUM(length(case_json) + length(outcome_json) + length(onnx_ops) + "
+                                      "length(source_ops)) FROM cases WHERE rowid > 6").fetchone()[0]
+    assert packed_bytes * 3 < plain_bytes, (packed_bytes, plain_bytes)
+
+
+def test_a_rolled_back_dictionary_is_trained_again_and_no_row_points_at_a_missing_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(campaign_db, "DICTIONARY_AFTER_ROWS", 3)
+    path = tmp_path / "c.sqlite"
+    _write_cases(path, range(0, 3))
+    with CampaignDB.open(path) as db:
+        run = db.start_run(1, ["torch-script"], {})
+        with pytest.raises(sqlite3.OperationalError), db.transaction():
+            db.record_case(_case(3), _outcome(_case(3)), run, 3)  # trains the dictionary, then the disk "fails"
+            raise sqlite3.OperationalError("disk I/O error")
+        db.record_case(_case(4), _outcome(_case(4)), run, 4)
+        assert [tuple(r) for r in db.conn.execute("SELECT dict_id FROM cases WHERE packed IS NOT NULL")] == [(1,)]
+        assert [tuple(r) for r in db.conn.execute("SELECT dict_id FROM dictionaries")] == [(1,)]
+    assert set(_rows(path)) == {_case(s).id for s in (0, 1, 2, 4)}
+
+
+def test_a_schema_four_database_keeps_its_plain_rows_and_packs_new_ones(tmp_path, monkeypatch):
+    path = tmp_path / "c.sqlite"
+    with monkeypatch.context() as patch:  # plain rows, in a file then taken back to what schema 4 made
+        patch.setattr(campaign_db, "DICTIONARY_AFTER_ROWS", 10**9)
+        _write_cases(path, range(0, 8))
+    conn = sqlite3.connect(path)
+    for statement in ("ALTER TABLE cases DROP COLUMN packed", "ALTER TABLE cases DROP COLUMN dict_id",
+                      "DROP TABLE dictionaries", "PRAGMA user_version = 4", "UPDATE meta SET value = '4' WHERE key = 'schema'"):
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+    monkeypatch.setattr(campaign_db, "DICTIONARY_AFTER_ROWS", 5)
+    _write_cases(path, range(8, 12))  # migrated, and trained on the rows schema 4 wrote
+    rows = _rows(path)
+    assert len(rows) == 12 and rows[_case(9).id]["case"] == _case(9).to_json()
+    assert Outcome.from_json({**rows[_case(9).id]["outcome"], "log_tail": "log"}) == _finding(_case(9))
+    with CampaignDB.open(path, readonly=True) as db:
+        assert db.conn.execute("SELECT COUNT(*) FROM cases WHERE packed IS NOT NULL").fetchone()[0] == 4
+
+
+def test_a_packed_row_whose_dictionary_is_gone_is_reported_as_damage(tmp_path, monkeypatch):
+    monkeypatch.setattr(campaign_db, "DICTIONARY_AFTER_ROWS", 2)
+    path = tmp_path / "c.sqlite"
+    _write_cases(path, range(0, 4))
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute("DELETE FROM dictionaries")
+    conn.commit()
+    conn.close()
+    with CampaignDB.open(path, readonly=True) as db, pytest.raises(CampaignDBError, match="damaged.*dictionary 1"):
+        list(db.iter_cases())
