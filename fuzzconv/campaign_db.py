@@ -41,8 +41,9 @@ against 650 for zlib without a dictionary (measured on a torch-script campaign's
 query is likely to want (status ... title, timings, versions, total_s) stay plain.
 
 Times are UTC ISO-8601 text with milliseconds, so they sort as text. An older schema is
-migrated in place by `MIGRATIONS` (from-version -> function), one transaction per step. A file
-that is not a fuzzconv campaign database, or is newer than this code, is refused untouched.
+migrated in place by `MIGRATIONS` (from-version -> function), one transaction per step, when
+a writer opens it; a reader reads it as it is from READABLE_FROM on. A file that is not a
+fuzzconv campaign database, or is newer than this code, is refused untouched.
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ APPLICATION = "fuzzconv"
 FILENAME = "campaign.sqlite"
 BASE_VERSION = 1  # the version `_SCHEMA` creates; later versions are reached by MIGRATIONS
 SCHEMA_VERSION = 5
+# The oldest schema a reader (`fuzzconv status`, analyses) reads as it is, without the migration
+# a writer makes: schema 5 only adds packed rows, which a schema-4 file has none of. A campaign
+# still running under an older fuzzconv can so be read by a newer one.
+READABLE_FROM = 4
 BUSY_TIMEOUT_S = 10.0
 FIX = "pass --out with a new folder"
 
@@ -380,7 +385,7 @@ class CampaignDB:
             if version is None:
                 raise CampaignDBError(f"{path} does not exist or holds no campaign yet; run `fuzzconv fuzz --out "
                                       f"{path.parent}` first or pass the folder of an existing campaign")
-            if version < SCHEMA_VERSION:
+            if version < READABLE_FROM:
                 raise CampaignDBError(f"{path} has the older schema {version}; resume the campaign once "
                                       f"(fuzzconv fuzz --out {path.parent}) to upgrade it, then retry")
             return cls(path, _connect(path, readonly=True), readonly=True)

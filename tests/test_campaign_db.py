@@ -597,6 +597,11 @@ def test_a_schema_four_database_keeps_its_plain_rows_and_packs_new_ones(tmp_path
         conn.execute(statement)
     conn.commit()
     conn.close()
+    before = _digest(path)
+    assert len(_rows(path)) == 8  # a reader reads schema 4 as it is (a campaign an older fuzzconv still runs)
+    with CampaignDB.open(path, readonly=True) as db:
+        assert db.summary()["cases"] == 8
+    assert _digest(path) == before
     monkeypatch.setattr(campaign_db, "DICTIONARY_AFTER_ROWS", 5)
     _write_cases(path, range(8, 12))  # migrated, and trained on the rows schema 4 wrote
     rows = _rows(path)
@@ -617,3 +622,14 @@ def test_a_packed_row_whose_dictionary_is_gone_is_reported_as_damage(tmp_path, m
     conn.close()
     with CampaignDB.open(path, readonly=True) as db, pytest.raises(CampaignDBError, match="damaged.*dictionary 1"):
         list(db.iter_cases())
+
+
+def test_a_reader_refuses_a_schema_older_than_it_reads_and_says_to_resume(tmp_path):
+    path = tmp_path / "c.sqlite"
+    _write_cases(path, range(0, 2))
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {campaign_db.READABLE_FROM - 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(CampaignDBError, match=f"older schema {campaign_db.READABLE_FROM - 1}; resume the campaign once"):
+        CampaignDB.open(path, readonly=True)
