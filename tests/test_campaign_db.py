@@ -633,3 +633,17 @@ def test_a_reader_refuses_a_schema_older_than_it_reads_and_says_to_resume(tmp_pa
     conn.close()
     with pytest.raises(CampaignDBError, match=f"older schema {campaign_db.READABLE_FROM - 1}; resume the campaign once"):
         CampaignDB.open(path, readonly=True)
+
+
+def test_a_case_text_holding_a_newline_is_stored_plain_past_the_dictionary(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(campaign_db, "DICTIONARY_AFTER_ROWS", 2)
+    path = tmp_path / "c.sqlite"
+    _write_cases(path, range(0, 3))
+    spread = Case.from_canonical(json.dumps(_case(7).to_json(), indent=1))  # as a worker might send it
+    with CampaignDB.open(path) as db:
+        db.record_case(spread, _outcome(spread), db.start_run(1, ["torch-script"], {}), 7)
+        assert db.conn.execute("SELECT packed IS NULL FROM cases WHERE case_id = ?", (spread.id,)).fetchone()[0] == 1
+        assert db.conn.execute("SELECT COUNT(*) FROM cases WHERE packed IS NOT NULL").fetchone()[0] == 1
+    assert Case.from_json(_rows(path)[spread.id]["case"]) == _case(7)
