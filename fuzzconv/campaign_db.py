@@ -671,7 +671,7 @@ def _case_row(case: Case, outcome: Outcome, run_id: int, generation_index: int |
     texts = {"case_json": case.canonical_text, "outcome_json": _dumps(outcome_json),
              "onnx_ops": _dumps(held["onnx_ops"]), "source_ops": _dumps(list(case.graph.op_sequence))}
     packed = dict_id = None
-    joined = "\n".join(texts[column] for column in PACKED_COLUMNS)
+    joined = "\n".join(texts[column] for column in PACKED_COLUMNS) if packer is not None else ""
     if packer is not None and joined.count("\n") == len(PACKED_COLUMNS) - 1:  # else a text holds a newline: plain
         packed, dict_id = packer.pack(joined), packer.dict_id
         texts = dict.fromkeys(texts, "")
