@@ -671,10 +671,11 @@ def _case_row(case: Case, outcome: Outcome, run_id: int, generation_index: int |
     texts = {"case_json": case.canonical_text, "outcome_json": _dumps(outcome_json),
              "onnx_ops": _dumps(held["onnx_ops"]), "source_ops": _dumps(list(case.graph.op_sequence))}
     packed = dict_id = None
-    joined = "\n".join(texts[column] for column in PACKED_COLUMNS) if packer is not None else ""
-    if packer is not None and joined.count("\n") == len(PACKED_COLUMNS) - 1:  # else a text holds a newline: plain
-        packed, dict_id = packer.pack(joined), packer.dict_id
-        texts = dict.fromkeys(texts, "")
+    if packer is not None:
+        joined = "\n".join(texts[column] for column in PACKED_COLUMNS)
+        if joined.count("\n") == len(PACKED_COLUMNS) - 1:  # else a text holds a newline: stored plain
+            packed, dict_id = packer.pack(joined), packer.dict_id
+            texts = dict.fromkeys(texts, "")
     return (
         case.id, run_id, index, case.data_seed, converter, case.graph.frontend, case.target.opset,
         outcome.status, outcome.stage, outcome.symptom, outcome.title, outcome.decided_by,
