@@ -1,7 +1,7 @@
 """The parent's cost of recording a case, and the database bytes it leaves, from a stored campaign.
 
 Reads every case row of CAMPAIGN's database (a copy of it, migrated to this code's schema, so
-the campaign is left as it was), turns each back into the answer a worker sent for it, and
+the campaign is left as it was), turns each back into the answer a worker sent for it (fuzzconv.fuzz_job.done_payload), and
 feeds the answers one loop turn at a time through a fresh campaign's record path (decoding the
 answer, the database row and its coverage, bucket and corpus files) in a temporary folder
 (under .bench/scratch, as benchmarks/throughput.py's campaigns).
@@ -28,9 +28,9 @@ from storage import table_bytes
 
 from fuzzconv import campaign_db
 from fuzzconv.campaign_db import FILENAME, CampaignDB
-from fuzzconv.case import canonical_json
+from fuzzconv.case import Case, Outcome
 from fuzzconv.engine import Campaign, CampaignConfig
-from fuzzconv.fuzz_job import fuzz_job
+from fuzzconv.fuzz_job import done_payload, fuzz_job
 from fuzzconv.store import Store
 from fuzzconv.workers import answer_result
 
@@ -42,11 +42,9 @@ def stored_answers(folder: Path, scratch: Path) -> list[bytes]:
     answers = []
     with CampaignDB.open(copy) as db:
         for index, row in enumerate(db.iter_cases()):
-            outcome = dict(row["outcome"])
-            outcome.pop("onnx_keys", None)  # a worker sends them among the coverage keys
-            data = {"case": canonical_json(row["case"]), "outcome": outcome, "index": index,
-                    "keys": sorted(row["coverage_keys"]), "cpu_s": 0.0}
-            answers.append(pickle.dumps(("fuzzed", data)))
+            case = Case.from_json(row["case"])
+            data = done_payload(case, case.canonical_text, Outcome.from_json(row["outcome"]), index)
+            answers.append(pickle.dumps(("fuzzed", {**data, "cpu_s": 0.0})))
     return answers
 
 
