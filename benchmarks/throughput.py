@@ -18,7 +18,9 @@ each worker had while busy, which tell the machine's cost of running two workers
 memory shared, a core lent to the parent) from the harness's; and the speed-up on the same
 cases: each round also runs 1 and 2 workers unguided, for a round's time each, and times both on
 the cases 1 worker answered (the guided runs' speed-up also tells which cases each run met,
-and two workers go twice as deep into the stream). For torch-script, at fuzzconv's
+and two workers go twice as deep into the stream), both from the first to the last answer of
+those cases and by the time each worker spent on them (`_worker_time_s`), which one slow last
+case does not sway. For torch-script, at fuzzconv's
 default graphs and at NNSmith's graph size, each round ends with NNSmith 0.1.0's own torch ->
 onnxruntime loop for as long (`nnsmith_baseline.py`), and the line's cases/s is given as a
 ratio to NNSmith's in the same run.
@@ -62,7 +64,7 @@ def run_alone(converter: str, jobs: int, seconds: float, max_nodes: int = 8,
     """A campaign of one converter: its stats, the parent's CPU seconds, and operators per case.
     `stats.worker_wall_s` is the summed time from the start until each worker's last answer, and
     `stats.answers` says when each case was answered: (time.monotonic(), its index in the seed
-    stream, the worker's CPU seconds on it).
+    stream, the worker's CPU seconds on it, the worker slot that answered it).
     With `keep_in`, the campaign's folder is made there and left for the caller to remove."""
     place = (nullcontext(tempfile.mkdtemp(prefix="fuzzconv-bench-", dir=keep_in)) if keep_in is not None
              else tempfile.TemporaryDirectory(prefix="fuzzconv-bench-", dir=nnsmith_baseline.scratch_root()))
@@ -72,7 +74,7 @@ def run_alone(converter: str, jobs: int, seconds: float, max_nodes: int = 8,
                                 minimize_budget_s=0, progress_every_s=1e9, guide=guide)
         campaign = Campaign(config, Store(out).open(), db=CampaignDB.open(out / FILENAME))
         last_answer = [0.0] * len(campaign.workers)
-        answers: list[tuple[float, int | None, float]] = []
+        answers: list[tuple[float, int | None, float, int]] = []
         for slot, worker in enumerate(campaign.workers):
             worker.collect = _timed(worker.collect, last_answer, slot, answers)  # type: ignore[method-assign]
         cpu = time.process_time()
@@ -80,14 +82,15 @@ def run_alone(converter: str, jobs: int, seconds: float, max_nodes: int = 8,
         cpu = time.process_time() - cpu
         stats.worker_wall_s = sum(max(0.0, min(t, stats.ended or t) - stats.started)  # type: ignore[attr-defined]
                                   for t in last_answer)
-        stats.in_time = sum(t <= stats.started + seconds for t, _, _ in answers)  # type: ignore[attr-defined]
+        stats.in_time = sum(t <= stats.started + seconds for t, _, _, _ in answers)  # type: ignore[attr-defined]
         stats.answers = answers  # type: ignore[attr-defined]
         with CampaignDB.open(out / FILENAME, readonly=True) as db:
             nodes = db.conn.execute("SELECT AVG(node_count) FROM cases").fetchone()[0] or 0.0
         return stats, cpu, float(nodes)
 
 
-def _timed(collect: Any, last_answer: list[float], slot: int, answers: list[tuple[float, int | None, float]]) -> Any:
+def _timed(collect: Any, last_answer: list[float], slot: int,
+           answers: list[tuple[float, int | None, float, int]]) -> Any:
     """`collect`, noting when each answer came and for which case (cases/s counts those within
     the time budget) and when the slot's last one did: a worker whose last case ended before
     another's drain at the end of the run is idle then, which is not harness overhead."""
@@ -95,7 +98,7 @@ def _timed(collect: Any, last_answer: list[float], slot: int, answers: list[tupl
         result = collect()
         if result is not None:
             last_answer[slot] = time.monotonic()
-            answers.append((last_answer[slot], result.index, result.cpu_s))
+            answers.append((last_answer[slot], result.index, result.cpu_s, slot))
         return result
 
     return timed
@@ -110,6 +113,10 @@ class SameCases:
     two_s: float | None
     one_cpu_s: float = 0.0  # the workers' CPU time on these cases
     two_cpu_s: float = 0.0
+    # Worker time on these cases: per case, the time from its worker's previous answer to its
+    # own, summed, per worker (see `_worker_time_s`).
+    one_worker_s: float = 0.0
+    two_worker_s: float = 0.0
 
     @property
     def speed_up(self) -> float | None:
@@ -133,6 +140,7 @@ def same_cases(converter: str, seconds: float, max_nodes: int, seed: int, keep_i
     runs = {jobs: run_alone(converter, jobs, seconds, max_nodes, seed, keep_in, guide=False)[0]
             for jobs in ((2, 1) if two_first else (1, 2))}
     one, two = _by_index(runs[1]), _by_index(runs[2])
+    busy = {jobs: _worker_time_s(runs[jobs]) for jobs in runs}
     count = sum(1 for t, _ in one.values() if t <= runs[1].started + seconds)
     first = int(count * WARM_UP_SHARE)
     timed, before = range(first, count), range(first)
@@ -140,12 +148,31 @@ def same_cases(converter: str, seconds: float, max_nodes: int, seed: int, keep_i
     if count - first < 2 or any(index not in one or index not in two for index in range(count)):
         return SameCases(count - first, one_s, None)
     return SameCases(count - first, one_s, _stretch_s(two, timed, before, runs[2].started),
-                     sum(one[index][1] for index in timed), sum(two[index][1] for index in timed))
+                     sum(one[index][1] for index in timed), sum(two[index][1] for index in timed),
+                     sum(busy[1].get(index, 0.0) for index in timed), sum(busy[2].get(index, 0.0) for index in timed) / 2)
 
 
 def _by_index(stats: Stats) -> dict[int, tuple[float, float]]:
     """A run's answers by index in the seed stream: (when answered, the worker's CPU seconds on it)."""
-    return {index: (t, cpu) for t, index, cpu in stats.answers if index is not None}  # type: ignore[attr-defined]
+    return {index: (t, cpu) for t, index, cpu, _ in stats.answers if index is not None}  # type: ignore[attr-defined]
+
+
+def _worker_time_s(stats: Stats) -> dict[int, float]:
+    """Per case (by index in the seed stream), the time its worker spent on it: from that
+    worker's previous answer (it starts its next case the moment it answers, the job already
+    queued) to this one, so any wait for the parent, a restart after a crash and the parent's
+    CPU taken from the worker's core all count. The time two workers take for a stretch of
+    cases is then the sum over its cases, over two. Unlike the stretch from the first to the
+    last answer, it does not depend on how the stretch's last slow case falls: the other worker
+    goes on into cases past the stretch meanwhile, which a campaign, which has no end in sight,
+    never waits for. A worker's first answer has no previous one and is left out."""
+    previous: dict[int, float] = {}
+    spent: dict[int, float] = {}
+    for t, index, _, slot in sorted(stats.answers, key=lambda answer: answer[0]):  # type: ignore[attr-defined]
+        if slot in previous and index is not None:
+            spent[index] = t - previous[slot]
+        previous[slot] = t
+    return spent
 
 
 def _stretch_s(answered: dict[int, tuple[float, float]], timed: range, before: range, started: float) -> float:
@@ -211,7 +238,7 @@ def main() -> None:
     print(f"each configuration runs {seconds:g}s in {ROUNDS} rounds, 1 and 2 workers alternating")
     print(f"{'converter':14s} {'workers':>7s} {'cases':>7s} {'cases/s':>9s} {'speed-up':>9s} {'rounds':>12s} "
           f"{'harness':>8s} {'outside':>8s} {'parent ms/case':>15s} {'worker cpu ms/case':>19s} {'core':>5s} "
-          f"{'ops/case':>9s} {'wall s':>7s} {'same cases (rounds), cpu 2w/1w':>32s}")
+          f"{'ops/case':>9s} {'wall s':>7s} {'same cases (rounds), cpu 2w/1w; by worker time (rounds)':>32s}")
     # Every run's folder is removed at the end, not after its run: deleting a campaign's
     # thousands of files right before the next run started made each later run's parent
     # 0.5-1.4 ms a case dearer (kernel work on the deleted files lingers), more every round.
@@ -318,7 +345,10 @@ def _same_cases_text(runs: list[SameCases]) -> str:
     pooled = sum(run.one_s for run in timed) / sum(run.two_s or 0.0 for run in timed)
     each = [run.speed_up or 0.0 for run in timed]
     cpu = sum(run.two_cpu_s for run in timed) / max(1e-9, sum(run.one_cpu_s for run in timed))
-    return f"{pooled:.2f}x ({min(each):.2f}-{max(each):.2f}x), cpu {cpu:.2f}x"
+    by_worker = sum(run.one_worker_s for run in timed) / max(1e-9, sum(run.two_worker_s for run in timed))
+    each_worker = [run.one_worker_s / run.two_worker_s for run in timed if run.two_worker_s]
+    return (f"{pooled:.2f}x ({min(each):.2f}-{max(each):.2f}x), cpu {cpu:.2f}x; by worker time "
+            f"{by_worker:.2f}x ({min(each_worker, default=0):.2f}-{max(each_worker, default=0):.2f}x)")
 
 
 if __name__ == "__main__":
