@@ -11,7 +11,7 @@ The universes of `op` and `edge` come from the registry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fuzzconv import ops
@@ -59,9 +59,14 @@ def source_keys(graph: Graph) -> set[str]:
     frontend = graph.frontend
     keys = {f"op:{frontend}:{node.op}" for node in graph.nodes}
     types, producer = typed_producers(graph)  # one walk serves edges, n-grams and dtype/rank
-    edges = graph_edges(graph, producer)
-    keys.update(f"edge:{frontend}:{a}>{b}" for a, b in edges)
-    for length, paths in ngrams_by_length(edges, NGRAM_LENGTHS).items():
+    keys.update(f"edge:{frontend}:{a}>{b}" for a, b in graph_edges(graph, producer))
+    position = {node.name: i for i, node in enumerate(graph.nodes)}
+    successors: dict[int, set[int]] = {}
+    for i, node in enumerate(graph.nodes):
+        for arg in node.args:
+            if arg in producer:
+                successors.setdefault(position[producer[arg].name], set()).add(i)
+    for length, paths in path_ngrams([node.op for node in graph.nodes], successors, NGRAM_LENGTHS).items():
         keys.update(f"ngram{length}:{frontend}:{'>'.join(path)}" for path in paths)
     for node in graph.nodes:
         keys.update(f"attr:{frontend}:{node.op}:{name}={attr_bin(value)}" for name, value in node.attrs)
@@ -76,25 +81,23 @@ def graph_edges(graph: Graph, producer: dict[str, Node]) -> list[tuple[str, str]
     return [(producer[arg].op, node.op) for node in graph.nodes for arg in node.args if arg in producer]
 
 
-def ngrams(edges: Iterable[tuple[str, str]], length: int) -> set[tuple[str, ...]]:
-    """Operator sequences of `length` along paths, from an edge list of op names."""
-    return ngrams_by_length(edges, (length,))[length]
-
-
-def ngrams_by_length(edges: Iterable[tuple[str, str]], lengths: Iterable[int]) -> dict[int, set[tuple[str, ...]]]:
-    """The operator sequences of each length along paths, grown a step at a time from the pairs
-    (each level is a set, so a sequence reached along several paths is extended once)."""
-    following: dict[str, set[str]] = {}
-    for a, b in edges:
-        following.setdefault(a, set()).add(b)
+def path_ngrams(ops: Sequence[str], successors: dict[int, set[int]],
+                lengths: Iterable[int]) -> dict[int, set[tuple[str, ...]]]:
+    """The operator sequences of each length along paths of the graph: `ops[i]` is node i's
+    operator, `successors[i]` the nodes that take one of its outputs. Paths are followed node
+    by node, not operator by operator: with Add -> Mul -> Add and another Mul -> Relu, the
+    operator pairs would also make Mul>Add>Mul and Add>Mul>Relu, sequences no path holds (on
+    converted ONNX graphs, where operators repeat, that was a third of the 3-grams and more
+    than half of the 4-grams). Each level is a set of (last node, sequence), so a sequence that
+    reaches a node along several paths is extended from it once."""
     wanted = sorted(set(lengths))
-    level: set[tuple[str, ...]] = {(op,) for op in following}
+    level: set[tuple[int, tuple[str, ...]]] = {(i, (op,)) for i, op in enumerate(ops)}
     found: dict[int, set[tuple[str, ...]]] = {}
     for length in range(1, (wanted[-1] if wanted else 0) + 1):
         if length > 1:
-            level = {(*path, nxt) for path in level for nxt in following.get(path[-1], ())}
+            level = {(nxt, (*path, ops[nxt])) for node, path in level for nxt in successors.get(node, ())}
         if length in wanted:
-            found[length] = level
+            found[length] = {path for _, path in level}
     return found
 
 
@@ -114,11 +117,16 @@ def onnx_graph_keys(model_bytes: bytes | Any) -> tuple[str, ...]:
     serialized bytes or a parsed onnx.ModelProto."""
     from fuzzconv.execute import onnx_model
 
-    model = onnx_model(model_bytes)
-    made_by = {out: node.op_type for node in model.graph.node for out in node.output}
-    edges = [(made_by[name], node.op_type) for node in model.graph.node for name in node.input if name in made_by]
-    keys = {f"onnx-edge:{a}>{b}" for a, b in edges}
-    for length, paths in ngrams_by_length(edges, NGRAM_LENGTHS).items():
+    nodes = onnx_model(model_bytes).graph.node
+    ops = [node.op_type for node in nodes]
+    made_by = {out: i for i, node in enumerate(nodes) for out in node.output if out}  # "": an optional output left out
+    successors: dict[int, set[int]] = {}
+    for i, node in enumerate(nodes):
+        for name in node.input:
+            if name in made_by:
+                successors.setdefault(made_by[name], set()).add(i)
+    keys = {f"onnx-edge:{ops[a]}>{ops[b]}" for a, following in successors.items() for b in following}
+    for length, paths in path_ngrams(ops, successors, NGRAM_LENGTHS).items():
         keys.update(f"onnx-ngram{length}:{'>'.join(path)}" for path in paths)
     return tuple(sorted(keys))
 
