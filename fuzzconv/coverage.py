@@ -19,6 +19,10 @@ from fuzzconv.case import AttrValue, Case, Graph, Node, Outcome
 from fuzzconv.graphcheck import typed_producers
 
 NGRAM_LENGTHS = (3, 4)
+# What a run's coverage keys mean, stored with each run's config. 2: n-grams follow node paths.
+# 1 (runs that stored no version): they were made from operator pairs, so they also held
+# sequences no path of the graph holds; fuzzconv.analyze rebuilds those runs' source n-grams.
+KEYS_VERSION = 2
 KINDS = ("op", "edge", "ngram3", "ngram4", "attr", "dtype-rank", "onnx", "onnx-edge", "onnx-ngram3", "onnx-ngram4")
 # The kinds whose new keys earn a passing case a corpus file. Almost every case still reaches
 # some new 3- or 4-gram after hours (in a 4-minute two-worker torch-script campaign, 3 of 4

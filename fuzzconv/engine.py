@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from fuzzconv.case import CONVERTER_FRONTEND, Case, Outcome
 from fuzzconv.compare import verdicts
-from fuzzconv.coverage import coverage_keys, earns_corpus_file
+from fuzzconv.coverage import KEYS_VERSION, coverage_keys, earns_corpus_file
 from fuzzconv.fuzz_job import fuzz_job
 from fuzzconv.seen import SeenSequences
 from fuzzconv.store import Store
@@ -527,6 +527,7 @@ def _config_json(config: CampaignConfig) -> dict[str, Any]:
         "jobs": config.jobs, "shares": config.shares, "replays": config.replays,
         "minimize_budget_s": config.minimize_budget_s, "engine": config.engine,
         "opsets": {c: list(o) for c, o in config.opsets.items()}, "guide": config.guide, "python": config.python,
+        "coverage_keys": KEYS_VERSION,
     }
 
 

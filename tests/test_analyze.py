@@ -215,3 +215,26 @@ def test_unseen_measure_can_leave_out_operators_that_never_pass() -> None:
     cases += [record("f1", ("relu", "boom"), True), record("f2", ("tanh", "relu"), True)]
     measure = unseen_share(cases, permutations=0, seed=0)
     assert (measure.holders, measure.holders_of_known_ops, measure.failing) == (2, 1, 2)
+
+
+def test_runs_that_made_n_grams_from_operator_pairs_get_their_source_n_grams_rebuilt(tmp_path: Path) -> None:
+    # relu -> tanh -> relu, and tanh -> exp: the pairs alone also made tanh>relu>tanh
+    nodes = (Node("n0", "relu", ("x0",)), Node("n1", "tanh", ("n0",)), Node("n2", "relu", ("n1",)),
+             Node("n3", "tanh", ("x0",)), Node("n4", "exp", ("n3",)))
+    graph = Graph("torch", (GraphInput("x0", TensorType((2, 3))),), nodes, ("n2", "n4"))
+    case = Case(graph, Target("torch-script", opset=17), data_seed=1)
+    outcome = outcome_for(case, False)
+    stored = coverage_keys(case, outcome) | {"ngram3:torch:tanh>relu>tanh", "onnx-ngram3:torch-script:Relu>Tanh>Relu"}
+    with CampaignDB.open(tmp_path / "campaign.sqlite") as db, db.transaction():
+        old = db.start_run(1, ["torch-script"], {"jobs": 2})  # a run from before KEYS_VERSION
+        db.record_case(case, outcome, old, 0, coverage=stored)
+        new = db.start_run(2, ["torch-script"], {"jobs": 2, "coverage_keys": 2})
+        other = Case(graph, Target("torch-script", opset=16), data_seed=1)
+        db.record_case(other, outcome_for(other, False), new, 0, coverage=stored)
+    (campaign,) = load_campaigns([tmp_path])
+    by_opset = {record.opset: record.features for record in campaign.cases}
+    assert by_opset[17]["ngram3"] == {"relu>tanh>relu"}
+    assert by_opset[17]["onnx-ngram3"] == set()
+    assert by_opset[17]["edge"] == {"relu>tanh", "tanh>relu", "tanh>exp"}
+    assert by_opset[16]["ngram3"] == {"relu>tanh>relu", "tanh>relu>tanh"}  # a current run's keys are read as stored
+    assert by_opset[16]["onnx-ngram3"] == {"Relu>Tanh>Relu"}

@@ -8,6 +8,7 @@ frontend or converter name taken off, since every test is run within one convert
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -102,18 +103,34 @@ def _read(db: CampaignDB, folder: Path) -> Campaign:
     coverage = sorted((parse_time(t) - started).total_seconds()
                       for (t,) in db.conn.execute("SELECT first_seen FROM coverage"))
     campaign = Campaign(folder.name or str(folder), folder, started, 0.0, runs, coverage)
+    pair_made = {run["run_id"] for run in runs if _keys_version(run) < 2}
     for row in db.iter_cases():
         if row["status"] in EXCLUDED_STATUSES:
             campaign.excluded[row["status"]] = campaign.excluded.get(row["status"], 0) + 1
             continue
-        campaign.cases.append(case_record(row, campaign.name, started))
+        campaign.cases.append(case_record(row, campaign.name, started, row["run_id"] in pair_made))
     ends = [c.elapsed_s for c in campaign.cases] + coverage + [0.0]
     campaign.duration_s = max(ends)
     return campaign
 
 
-def case_record(row: dict[str, Any], campaign: str, started: datetime) -> CaseRecord:
+def _keys_version(run: dict[str, Any]) -> int:
+    """The meaning of a run's coverage keys (fuzzconv.coverage.KEYS_VERSION); 1 if it stored none."""
+    try:
+        return int(json.loads(run.get("config") or "{}").get("coverage_keys", 1))
+    except (ValueError, TypeError, AttributeError):
+        return 1
+
+
+def case_record(row: dict[str, Any], campaign: str, started: datetime, pair_made: bool = False) -> CaseRecord:
+    """`pair_made`: the row's run made its n-gram keys from operator pairs (fuzzconv.coverage,
+    KEYS_VERSION 1), so they may hold sequences no path holds. Its source n-grams are rebuilt
+    from its graph; its ONNX n-grams cannot be (the model is not stored) and are left out."""
     keys = row.get("coverage_keys") or _source_keys(row)
+    if pair_made:
+        stale = ("ngram3:", "ngram4:", "onnx-ngram3:", "onnx-ngram4:")
+        rebuilt = [key for key in _source_keys(row) if key.startswith(stale[:2])]
+        keys = [key for key in keys if not key.startswith(stale)] + rebuilt
     features: dict[str, set[str]] = {family: set() for family in FAMILIES}
     kinds = {kind: family for family, kind in FAMILIES.items()}
     for key in keys:
