@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fuzzconv import ops
-from fuzzconv.case import AttrValue, Case, Graph, Node, Outcome
+from fuzzconv.case import AttrValue, Case, Graph, Outcome
 from fuzzconv.graphcheck import typed_producers
 
 NGRAM_LENGTHS = (3, 4)
@@ -63,14 +63,12 @@ def source_keys(graph: Graph) -> set[str]:
     frontend = graph.frontend
     keys = {f"op:{frontend}:{node.op}" for node in graph.nodes}
     types, producer = typed_producers(graph)  # one walk serves edges, n-grams and dtype/rank
-    keys.update(f"edge:{frontend}:{a}>{b}" for a, b in graph_edges(graph, producer))
     position = {node.name: i for i, node in enumerate(graph.nodes)}
-    successors: dict[int, set[int]] = {}
-    for i, node in enumerate(graph.nodes):
-        for arg in node.args:
-            if arg in producer:
-                successors.setdefault(position[producer[arg].name], set()).add(i)
-    for length, paths in path_ngrams([node.op for node in graph.nodes], successors, NGRAM_LENGTHS).items():
+    ops = [node.op for node in graph.nodes]
+    successors = successors_of([node.args for node in graph.nodes],
+                               {name: position[node.name] for name, node in producer.items()})
+    keys.update(f"edge:{frontend}:{ops[a]}>{ops[b]}" for a, following in successors.items() for b in following)
+    for length, paths in path_ngrams(ops, successors, NGRAM_LENGTHS).items():
         keys.update(f"ngram{length}:{frontend}:{'>'.join(path)}" for path in paths)
     for node in graph.nodes:
         keys.update(f"attr:{frontend}:{node.op}:{name}={attr_bin(value)}" for name, value in node.attrs)
@@ -80,9 +78,15 @@ def source_keys(graph: Graph) -> set[str]:
     return keys
 
 
-def graph_edges(graph: Graph, producer: dict[str, Node]) -> list[tuple[str, str]]:
-    """(producer op, consumer op) for every tensor passed between two nodes."""
-    return [(producer[arg].op, node.op) for node in graph.nodes for arg in node.args if arg in producer]
+def successors_of(inputs: Iterable[Iterable[str]], made_by: dict[str, int]) -> dict[int, set[int]]:
+    """For node i (in order, `inputs[i]` the tensors it reads), the nodes that read one of its
+    outputs; `made_by` maps each node output to the node that makes it."""
+    successors: dict[int, set[int]] = {}
+    for i, names in enumerate(inputs):
+        for name in names:
+            if name in made_by:
+                successors.setdefault(made_by[name], set()).add(i)
+    return successors
 
 
 def path_ngrams(ops: Sequence[str], successors: dict[int, set[int]],
@@ -124,11 +128,7 @@ def onnx_graph_keys(model_bytes: bytes | Any) -> tuple[str, ...]:
     nodes = onnx_model(model_bytes).graph.node
     ops = [node.op_type for node in nodes]
     made_by = {out: i for i, node in enumerate(nodes) for out in node.output if out}  # "": an optional output left out
-    successors: dict[int, set[int]] = {}
-    for i, node in enumerate(nodes):
-        for name in node.input:
-            if name in made_by:
-                successors.setdefault(made_by[name], set()).add(i)
+    successors = successors_of([node.input for node in nodes], made_by)
     keys = {f"onnx-edge:{ops[a]}>{ops[b]}" for a, following in successors.items() for b in following}
     for length, paths in path_ngrams(ops, successors, NGRAM_LENGTHS).items():
         keys.update(f"onnx-ngram{length}:{'>'.join(path)}" for path in paths)
