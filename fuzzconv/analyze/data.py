@@ -26,6 +26,10 @@ FAMILIES = {
     "onnx": "onnx", "onnx-edge": "onnx-edge", "onnx-ngram3": "onnx-ngram3",
 }
 SEQUENCE_FAMILIES = ("edge", "ngram3", "ngram4")
+# The key kinds a run of coverage-keys version 1 made from operator pairs, and of those the
+# ones a case's graph rebuilds.
+PAIR_MADE_KINDS = ("ngram3:", "ngram4:", "onnx-ngram3:", "onnx-ngram4:")
+SOURCE_NGRAM_KINDS = PAIR_MADE_KINDS[:2]
 
 
 class AnalysisInputError(Exception):
@@ -126,11 +130,11 @@ def case_record(row: dict[str, Any], campaign: str, started: datetime, pair_made
     """`pair_made`: the row's run made its n-gram keys from operator pairs (fuzzconv.coverage,
     KEYS_VERSION 1), so they may hold sequences no path holds. Its source n-grams are rebuilt
     from its graph; its ONNX n-grams cannot be (the model is not stored) and are left out."""
-    keys = row.get("coverage_keys") or _source_keys(row)
-    if pair_made:
-        stale = ("ngram3:", "ngram4:", "onnx-ngram3:", "onnx-ngram4:")
-        rebuilt = [key for key in _source_keys(row) if key.startswith(stale[:2])]
-        keys = [key for key in keys if not key.startswith(stale)] + rebuilt
+    keys = row.get("coverage_keys")
+    if not keys or pair_made:
+        rebuilt = _source_keys(row)
+        keys = rebuilt if not keys else ([key for key in keys if not key.startswith(PAIR_MADE_KINDS)]
+                                         + [key for key in rebuilt if key.startswith(SOURCE_NGRAM_KINDS)])
     features: dict[str, set[str]] = {family: set() for family in FAMILIES}
     kinds = {kind: family for family, kind in FAMILIES.items()}
     for key in keys:
