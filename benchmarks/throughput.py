@@ -113,9 +113,8 @@ class SameCases:
     two_s: float | None
     one_cpu_s: float = 0.0  # the workers' CPU time on these cases
     two_cpu_s: float = 0.0
-    # Worker time on these cases: per case, the time from its worker's previous answer to its
-    # own, summed, per worker (see `_worker_time_s`).
-    one_worker_s: float = 0.0
+    # Two workers' time on these cases by worker time (see `_worker_time_s`). One worker's is
+    # `one_s`: its per-case times add up to the stretch from the answer before to the last.
     two_worker_s: float = 0.0
 
     @property
@@ -140,7 +139,6 @@ def same_cases(converter: str, seconds: float, max_nodes: int, seed: int, keep_i
     runs = {jobs: run_alone(converter, jobs, seconds, max_nodes, seed, keep_in, guide=False)[0]
             for jobs in ((2, 1) if two_first else (1, 2))}
     one, two = _by_index(runs[1]), _by_index(runs[2])
-    busy = {jobs: _worker_time_s(runs[jobs]) for jobs in runs}
     count = sum(1 for t, _ in one.values() if t <= runs[1].started + seconds)
     first = int(count * WARM_UP_SHARE)
     timed, before = range(first, count), range(first)
@@ -149,7 +147,7 @@ def same_cases(converter: str, seconds: float, max_nodes: int, seed: int, keep_i
         return SameCases(count - first, one_s, None)
     return SameCases(count - first, one_s, _stretch_s(two, timed, before, runs[2].started),
                      sum(one[index][1] for index in timed), sum(two[index][1] for index in timed),
-                     sum(busy[1].get(index, 0.0) for index in timed), sum(busy[2].get(index, 0.0) for index in timed) / 2)
+                     _worker_time_s(runs[2], timed))
 
 
 def _by_index(stats: Stats) -> dict[int, tuple[float, float]]:
@@ -157,22 +155,22 @@ def _by_index(stats: Stats) -> dict[int, tuple[float, float]]:
     return {index: (t, cpu) for t, index, cpu, _ in stats.answers if index is not None}  # type: ignore[attr-defined]
 
 
-def _worker_time_s(stats: Stats) -> dict[int, float]:
-    """Per case (by index in the seed stream), the time its worker spent on it: from that
-    worker's previous answer (it starts its next case the moment it answers, the job already
-    queued) to this one, so any wait for the parent, a restart after a crash and the parent's
-    CPU taken from the worker's core all count. The time two workers take for a stretch of
-    cases is then the sum over its cases, over two. Unlike the stretch from the first to the
-    last answer, it does not depend on how the stretch's last slow case falls: the other worker
-    goes on into cases past the stretch meanwhile, which a campaign, which has no end in sight,
-    never waits for. A worker's first answer has no previous one and is left out."""
+def _worker_time_s(stats: Stats, timed: range) -> float:
+    """The time a run's workers took for the cases `timed`, per worker. Per case, the time its
+    worker spent on it: from that worker's previous answer (it starts its next case the moment
+    it answers, the job already queued) to this one, so any wait for the parent, a restart
+    after a crash and the parent's CPU taken from the worker's core all count; summed over the
+    cases, over the number of workers. Unlike the stretch from the first to the last answer, it
+    does not depend on how the stretch's last slow case falls: the other worker goes on into
+    cases past the stretch meanwhile, which a campaign, which has no end in sight, never waits
+    for. A worker's first answer has no previous one and is left out."""
     previous: dict[int, float] = {}
-    spent: dict[int, float] = {}
+    spent = 0.0
     for t, index, _, slot in sorted(stats.answers, key=lambda answer: answer[0]):  # type: ignore[attr-defined]
-        if slot in previous and index is not None:
-            spent[index] = t - previous[slot]
+        if slot in previous and index in timed:
+            spent += t - previous[slot]
         previous[slot] = t
-    return spent
+    return spent / max(1, len(previous))
 
 
 def _stretch_s(answered: dict[int, tuple[float, float]], timed: range, before: range, started: float) -> float:
@@ -345,8 +343,8 @@ def _same_cases_text(runs: list[SameCases]) -> str:
     pooled = sum(run.one_s for run in timed) / sum(run.two_s or 0.0 for run in timed)
     each = [run.speed_up or 0.0 for run in timed]
     cpu = sum(run.two_cpu_s for run in timed) / max(1e-9, sum(run.one_cpu_s for run in timed))
-    by_worker = sum(run.one_worker_s for run in timed) / max(1e-9, sum(run.two_worker_s for run in timed))
-    each_worker = [run.one_worker_s / run.two_worker_s for run in timed if run.two_worker_s]
+    by_worker = sum(run.one_s for run in timed) / max(1e-9, sum(run.two_worker_s for run in timed))
+    each_worker = [run.one_s / run.two_worker_s for run in timed if run.two_worker_s]
     return (f"{pooled:.2f}x ({min(each):.2f}-{max(each):.2f}x), cpu {cpu:.2f}x; by worker time "
             f"{by_worker:.2f}x ({min(each_worker, default=0):.2f}-{max(each_worker, default=0):.2f}x)")
 
