@@ -1,8 +1,8 @@
 """Coverage keys a case carries, and what they cost the parent and the disk, in one campaign.
 
-Runs a campaign of CONVERTER alone (replays 1, no minimizing) and prints its cases/s, the
-parent's CPU per case, the coverage keys per stored case, the new coverage rows per case and
-the database's bytes per case. For an A/B against other code, run this script from the
+Runs a campaign of CONVERTER alone, as benchmarks/throughput.py does (replays 1, no
+minimizing), and prints its cases/s, the parent's CPU per case, the coverage keys per stored
+case, the new coverage rows per case and the database's bytes per case. For an A/B against other code, run this script from the
 folder of a checkout of it, with PYTHONPATH set to that folder (the workers import fuzzconv
 from the current folder first), alternating with this one: this machine drifts by a fifth
 within minutes. Not part of the test suite.
@@ -17,29 +17,23 @@ import shutil
 import sqlite3
 import sys
 import tempfile
-import time
 import zlib
 from pathlib import Path
 
 import nnsmith_baseline  # beside this script: its scratch folder is the benchmarks' own
+from throughput import run_alone  # a campaign of one converter, as the throughput benchmark runs it
 
-from fuzzconv.campaign_db import FILENAME, CampaignDB
-from fuzzconv.engine import Campaign, CampaignConfig
-from fuzzconv.store import Store
+from fuzzconv.campaign_db import FILENAME
 
 
 def main() -> None:
     converter = sys.argv[1] if len(sys.argv) > 1 else "torch-script"
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 45.0
     jobs = int(sys.argv[3]) if len(sys.argv) > 3 else 2
-    out = Path(tempfile.mkdtemp(prefix="fuzzconv-keys-", dir=nnsmith_baseline.scratch_root()))
+    scratch = Path(tempfile.mkdtemp(prefix="fuzzconv-keys-", dir=nnsmith_baseline.scratch_root()))
     try:
-        config = CampaignConfig(out, (converter,), seconds, seed=77, jobs=jobs, replays=1, minimize_budget_s=0,
-                                progress_every_s=1e9)
-        campaign = Campaign(config, Store(out).open(), db=CampaignDB.open(out / FILENAME))
-        cpu = time.process_time()
-        stats = campaign.run()
-        cpu = time.process_time() - cpu
+        stats, cpu, _ = run_alone(converter, jobs, seconds, seed=77, keep_in=scratch)
+        (out,) = scratch.iterdir()
         cases = max(1, sum(stats.cases.values()))
         db = sqlite3.connect(f"file:{out / FILENAME}?mode=ro", uri=True)
         rows = db.execute("SELECT COUNT(*) FROM coverage").fetchone()[0]
@@ -50,7 +44,7 @@ def main() -> None:
               f"{1000 * cpu / cases:.3f} ms a case, {sum(per_case) / max(1, len(per_case)):.1f} keys a case, "
               f"{rows / cases:.1f} new coverage rows a case, database {size / cases:.0f} B a case", flush=True)
     finally:
-        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     os._exit(0)  # the campaign's worker processes are gone; skip the frameworks' slow teardown
 
 
