@@ -384,13 +384,16 @@ def _localized_detail(run: _Run, level: str) -> str:
 
     probe_case = probe_of(run.case)
     try:
-        with run.stage("localize"):
+        # The probe's materialization and comparison are the harness's work, so only its source
+        # run, conversion and onnxruntime run are timed as the step, which counts as the tools'.
+        with run.stage("localize-materialize"):
             built = materialize(probe_case)
+        with run.stage("localize"):
             expected = run_eager(probe_case.graph.frontend, built.model, built.inputs)
             converted = convert(probe_case, built.model, built.inputs, dynamic=run.dynamic)
             actual = run_ort(ort_session(converted.model_bytes, level), run.input_names, built.inputs)
-            tolerances = _tolerances(probe_case, expected)
-            diffs = compare_all(list(probe_case.graph.outputs), actual, expected, tolerances)
+        with run.stage("localize-compare"):
+            diffs = compare_all(list(probe_case.graph.outputs), actual, expected, _tolerances(probe_case, expected))
     except Exception:
         return ""
     if len(diffs) != len(probe_case.graph.outputs):
@@ -435,10 +438,12 @@ def _narrow_ort(run: _Run, model_bytes: bytes) -> str:
     try:
         with run.stage("toggle-ort-transformers"):
             candidates = modified_transformers(model_bytes)
-            for name in candidates:
+        for name in candidates:
+            with run.stage("toggle-ort-transformers"):  # onnxruntime's work; the comparison is not
                 session = ort_session(model_bytes, "on", disabled_optimizers=(name,))
-                if all_ok(run.judge(run_ort(session, run.input_names, run.built.inputs))):
-                    return f"; disabling onnxruntime transformer {name} alone fixes it"
+                outputs = run_ort(session, run.input_names, run.built.inputs)
+            if all_ok(run.judge(outputs)):
+                return f"; disabling onnxruntime transformer {name} alone fixes it"
     except Exception:
         return ""
     return f"; transformers that changed the graph: {', '.join(candidates)}" if candidates else ""

@@ -49,6 +49,9 @@ STAGE_OF_STEP = {
     "toggle-converter-optimize-off": "conversion",
     "toggle-reference": "runtime-kernel",
     "toggle-ort-transformers": "runtime-optimization",
+    "localize-materialize": "conversion",  # the probe that exposes every intermediate tensor
+    "localize": "conversion",
+    "localize-compare": "conversion",
 }
 
 

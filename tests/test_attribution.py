@@ -65,6 +65,8 @@ def test_fault_in_every_conversion_is_conversion(monkeypatch, real_convert):
     assert (outcome.stage, outcome.symptom) == ("conversion", "wrong-model")
     # every output is scaled, so the probe with all intermediates exposed finds tanh wrong first
     assert outcome.title == "torch/script: conversion: wrong-model: values: tanh"
+    # the probe's materialization and comparison are timed apart from its tools' work
+    assert {"localize-materialize", "localize", "localize-compare"} <= dict(outcome.timings).keys()
 
 
 def _level(session):
