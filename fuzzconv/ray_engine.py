@@ -4,9 +4,14 @@ Each actor supervises one local worker process on its node, with the code and th
 local campaign uses (`fuzzconv.workers.WorkerHandle`): a case that kills or hangs its process
 is recorded there as `abort` or `hang`, at the step the process reported and with its time in
 that step, and the process is replaced from the node's warm spare in milliseconds, as on one
-machine. The actor imports no framework and outlives its worker processes. Results come back to
-the driver, which alone writes the store and the campaign database. An actor that itself dies
-or stops answering is killed, replaced, and its case recorded against the step it last read.
+machine. The actor imports no framework and outlives its worker processes. As in a local
+campaign, the worker makes each fuzz job's case and computes its coverage keys; the driver only
+picks converters and seeds and stores results, which come back to it alone (it writes the store
+and the campaign database). The covered operator sequences that guide generation reach each
+actor with its jobs: all of them with the first job a new actor gets, then the ones learned
+since its last job. An actor that itself dies or stops answering is killed and replaced, and
+its case recorded against the step it last read (for a fuzz job, as the unguided case of its
+seed, as a local worker that dies before it names its case).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 from fuzzconv.case import Case
 from fuzzconv.engine import CampaignConfig
+from fuzzconv.fuzz_job import stand_in_case
 from fuzzconv.seen import SeenSequences
 from fuzzconv.workers import READY_TIMEOUT_S, Result, answer_result, case_job, lost_outcome
 
@@ -43,6 +49,8 @@ class CaseRunner:
         self.handle = WorkerHandle(frontend, log_path=self.log_dir / f"{frontend}-worker.log",
                                    case_timeout_s=case_timeout_s, recycle_after=recycle_after,
                                    memory_limit_bytes=memory_limit_bytes, keep_spare=True)
+        # The driver's covered sequences, as its jobs bring them, shared with this node's worker processes.
+        self.handle.seen = SeenSequences.shared(frontend)
         self.handle.start()
 
     def ready(self) -> int:
@@ -57,16 +65,21 @@ class CaseRunner:
                 "rss_bytes": handle.rss_bytes()}
 
     def run(self, job: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, int]]:
-        """(kind of answer, its data as a local worker sends it, the worker's health) for a run or
-        minimize job; a lost worker's case comes back as its `abort` or `hang` outcome."""
+        """(kind of answer, its data as a local worker sends it, the worker's health) for a fuzz,
+        run or minimize job; a lost worker's case comes back as its `abort` or `hang` outcome."""
         from multiprocessing.connection import wait
 
         handle = self.handle
-        case = Case.from_json(job["case"])
-        if job["kind"] == "minimize":
-            handle.submit_minimize(case, job["title"], job["max_calls"], job["budget_s"])
+        job = dict(job)
+        snapshot, learned = job.pop("seen_snapshot", b""), job.pop("learned", ())
+        if (snapshot or learned) and handle.seen is not None:
+            handle.seen.load(snapshot, learned)
+        if job["kind"] == "fuzz":
+            handle.submit_fuzz(job)
+        elif job["kind"] == "minimize":
+            handle.submit_minimize(Case.from_json(job["case"]), job["title"], job["max_calls"], job["budget_s"])
         else:
-            handle.submit(case)
+            handle.submit(Case.from_json(job["case"]))
         while True:
             result = handle.collect()
             if result is not None:
@@ -79,9 +92,15 @@ class CaseRunner:
                 time.sleep(timeout)
         if result.reduced is not None:
             return "reduced", result.reduced, self.health()
-        if result.outcome is not None:
-            return "done", result.outcome.to_json(), self.health()
-        return "error", {"traceback": result.error, "case": result.case.to_json()}, self.health()
+        if result.outcome is None:
+            return "error", {"traceback": result.error, "case": result.case.to_json()}, self.health()
+        if job["kind"] == "fuzz":  # the case the worker made travels with its answer, as from a local worker
+            outcome = result.outcome.to_json()
+            if result.keys:  # the ONNX keys travel among the coverage keys (fuzzconv.fuzz_job.done_payload)
+                del outcome["onnx_keys"]
+            return "fuzzed", {"case": result.case.canonical_text, "outcome": outcome, "index": result.index,
+                              "keys": list(result.keys), "cpu_s": result.cpu_s}, self.health()
+        return "done", result.outcome.to_json(), self.health()
 
     def close(self) -> None:
         import shutil
@@ -122,9 +141,10 @@ class RayEngine:
 class RayWorkerHandle:
     """The engine's view of one actor; same interface as `fuzzconv.workers.WorkerHandle`.
 
-    A fuzz job's case is made here on the driver (with the same guide knowledge a local worker
-    keeps) and sent to the actor as a case to run: a remote actor that dies takes nothing with
-    it that the driver cannot name, and the driver computes the coverage keys."""
+    A fuzz job goes to the actor as it is, with the covered sequences the actor lacks: the
+    actor's worker makes the case and its coverage keys, as a local worker does. Making cases
+    here instead cost the driver 0.4 ms a case more, which caps how many actors one driver can
+    keep busy."""
 
     def __init__(self, engine: RayEngine, frontend: str, num_cpus: float) -> None:
         self.engine = engine
@@ -134,18 +154,31 @@ class RayWorkerHandle:
         self.case_timeout_s = engine.config.case_timeout_s
         self.actor: Any = None
         self.pending: Any = None
-        self.case: Case | None = None
+        self.job: dict[str, Any] | None = None  # the job being run
+        self.case: Case | None = None  # its case, unless a fuzz job (the actor's worker makes that)
         self.index: int | None = None  # the seed-stream index of the fuzz job being run
-        self.seen: SeenSequences | None = None  # the campaign's covered sequences, set by the campaign
-        self.knowledge: Any = None
+        self._seen: SeenSequences | None = None
+        self._learned: list[int] = []  # bits the campaign marked since the actor's last job
+        self._actor_knows = False  # whether the current actor has had the whole of `seen`
         self.stage = ""
         self.limit_s = self.case_timeout_s
         self.started_at = 0.0
         self.cases_done = 0
         self.lost_actors = {"restarts": 0, "hangs": 0, "aborts": 0}  # counts of this slot's replaced actors
         self.health: dict[str, int] = {}  # what the current actor last said of its worker
-        # Jobs sent to the actor behind the current one: (case, seed-stream index, time limit, reference).
-        self.queued: list[tuple[Case, int | None, float, Any]] = []
+        # Jobs sent to the actor behind the current one: (job, its case, seed-stream index, time limit, reference).
+        self.queued: list[tuple[dict[str, Any], Case | None, int | None, float, Any]] = []
+
+    @property
+    def seen(self) -> SeenSequences | None:
+        """The campaign's covered sequences of this frontend (set by the campaign)."""
+        return self._seen
+
+    @seen.setter
+    def seen(self, seen: SeenSequences | None) -> None:
+        self._seen = seen
+        self._learned = seen.follow() if seen is not None else []
+        self._actor_knows = False
 
     def _count(self, name: str) -> int:
         return self.lost_actors[name] + self.health.get(name, 0)
@@ -167,13 +200,14 @@ class RayWorkerHandle:
 
     @property
     def busy(self) -> bool:
-        return self.case is not None
+        return self.job is not None
 
     def spawn(self) -> None:
         """Create the actor; calls made before it is up wait in its queue."""
         config = self.engine.config
         self.actor = self.engine.actor_class.options(num_cpus=self.num_cpus).remote(
             self.frontend, self.case_timeout_s, config.recycle_after, config.memory_limit_mb * 2**20)
+        self._actor_knows = False
 
     def wait_ready(self) -> None:
         self.ray.get(self.actor.ready.remote(), timeout=READY_TIMEOUT_S)
@@ -183,17 +217,10 @@ class RayWorkerHandle:
         self.wait_ready()
 
     def submit(self, case: Case) -> None:
-        self._send(case, case_job(case), self.case_timeout_s)
-
-    def _make(self, job: dict[str, Any]) -> Case:
-        from fuzzconv.fuzz_job import Knowledge, make_case
-
-        if self.knowledge is None:  # cases are made here on the driver, which owns the seen sequences
-            self.knowledge = Knowledge({self.frontend: self.seen} if self.seen is not None else None)
-        return make_case(job, self.knowledge)
+        self._send(case_job(case), case, self.case_timeout_s)
 
     def submit_fuzz(self, job: dict[str, Any]) -> None:
-        self.submit(self._make(job))
+        self._send(job, None, self.case_timeout_s)
         self.index = job["index"]
 
     @property
@@ -202,29 +229,41 @@ class RayWorkerHandle:
 
     def prefetch(self, job: dict[str, Any]) -> None:
         """Send a fuzz job to run after the current one; it becomes current when that is collected."""
-        self._queue(self._make(job), job["index"], self.case_timeout_s)
+        self._queue(job, None, job["index"], self.case_timeout_s)
 
-    def _queue(self, case: Case, index: int | None, limit_s: float) -> None:
-        self.queued.append((case, index, limit_s, self.actor.run.remote(case_job(case))))
+    def _queue(self, job: dict[str, Any], case: Case | None, index: int | None, limit_s: float) -> None:
+        self.queued.append((job, case, index, limit_s, self._remote(job)))
+
+    def _remote(self, job: dict[str, Any]) -> Any:
+        """Start `job` on the actor, with what it has not been told of the covered sequences."""
+        if self._seen is not None and job["kind"] == "fuzz":
+            if not self._actor_knows:
+                job = {**job, "seen_snapshot": self._seen.snapshot()}
+                self._actor_knows = True
+            elif self._learned:
+                job = {**job, "learned": list(self._learned)}
+            self._learned.clear()
+        return self.actor.run.remote(job)
 
     def drop_queued(self) -> None:
         """Forget the prefetched jobs (the campaign's time is up): cancelled before they start,
         never recorded."""
-        for _, _, _, ref in self.queued:
+        for *_, ref in self.queued:
             try:
                 self.ray.cancel(ref)
             except Exception:  # noqa: BLE001 - already running or done: its answer is ignored
                 pass
         self.queued = []
+        self._actor_knows = False  # what those jobs would have told it is sent again in full
 
     def submit_minimize(self, case: Case, title: str, max_calls: int, budget_s: float) -> None:
         job = case_job(case, "minimize", title=title, max_calls=max_calls, budget_s=budget_s)
-        self._send(case, job, budget_s + 2 * self.case_timeout_s + 60)
+        self._send(job, case, budget_s + 2 * self.case_timeout_s + 60)
 
-    def _send(self, case: Case, job: dict[str, Any], limit_s: float) -> None:
-        self.case, self.limit_s, self.stage, self.index = case, limit_s, "queued", None
+    def _send(self, job: dict[str, Any], case: Case | None, limit_s: float) -> None:
+        self.job, self.case, self.limit_s, self.stage, self.index = job, case, limit_s, "queued", None
         self.started_at = time.monotonic()
-        self.pending = self.actor.run.remote(job)
+        self.pending = self._remote(job)
 
     def deadline(self) -> float:
         """The actor enforces the job's own limit on its worker; this one is for the actor itself."""
@@ -255,35 +294,37 @@ class RayWorkerHandle:
         return None
 
     def _answer(self, kind: str, payload: dict[str, Any]) -> Result:
-        assert self.case is not None
-        job = {"kind": "run"}
-        return self._finish(answer_result(kind, payload, job, self.case, time.monotonic() - self.started_at))
+        assert self.job is not None
+        return self._finish(answer_result(kind, payload, self.job, self.case, time.monotonic() - self.started_at))
 
     def _lost(self, symptom: str, reason: str) -> Result:
-        assert self.case is not None
+        assert self.job is not None
+        # A fuzz job's case died with the actor: it is named as a local worker's that dies before
+        # publishing its case, by the unguided case of the same seed.
+        case = self.case if self.case is not None else stand_in_case(self.job)
         try:
             self.stage = self.ray.get(self.actor.current_step.options(concurrency_group=CONTROL).remote(), timeout=2)
         except Exception:
             pass  # the actor is gone: keep the step last seen
         self.lost_actors["hangs" if symptom == "hang" else "aborts"] += 1
-        outcome = lost_outcome(self.case, self.stage, symptom, reason)
+        outcome = lost_outcome(case, self.stage, symptom, reason)
         queued, self.queued = self.queued, []  # they went to the lost actor: sent again to the new one
-        result = self._finish(Result(self.case, outcome, time.monotonic() - self.started_at))
+        result = self._finish(Result(case, outcome, time.monotonic() - self.started_at))
         self.restart()
-        for case, index, limit_s, _ in queued:
+        for job, queued_case, index, limit_s, _ in queued:
             if self.busy:
-                self._queue(case, index, limit_s)
+                self._queue(job, queued_case, index, limit_s)
             else:
-                self._send(case, case_job(case), limit_s)
+                self._send(job, queued_case, limit_s)
                 self.index = index
         return result
 
     def _finish(self, result: Result) -> Result:
         result.index = self.index
-        self.case, self.pending, self.index = None, None, None
+        self.job, self.case, self.pending, self.index = None, None, None, None
         self.cases_done += 1
         if self.queued:  # the actor began it the moment it answered the last
-            self.case, self.index, self.limit_s, self.pending = self.queued.pop(0)
+            self.job, self.case, self.index, self.limit_s, self.pending = self.queued.pop(0)
             self.stage, self.started_at = "queued", time.monotonic()
         return result
 

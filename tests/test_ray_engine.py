@@ -61,13 +61,14 @@ def test_a_ray_worker_that_segfaults_or_hangs_is_recorded_at_its_step_and_the_ca
 
 def test_the_jobs_queued_behind_a_lost_actor_go_to_its_replacement(tmp_path):
     """A job prefetched to an actor that is then SIGKILLed is sent again to the new actor, and
-    runs there as the case it was; the lost one is recorded as an abort."""
+    its worker makes the case there (unguided here, so the case of its seed); the lost one is
+    recorded as an abort, against the case of its seed."""
     pytest.importorskip("ray")
     import signal
     import time
 
     from fuzzconv.engine import CampaignConfig
-    from fuzzconv.fuzz_job import fuzz_job
+    from fuzzconv.fuzz_job import fuzz_job, stand_in_case
     from fuzzconv.ray_engine import RayEngine
 
     engine = RayEngine(CampaignConfig(tmp_path, ("torch-script",), 30, seed=1, jobs=1))
@@ -75,10 +76,10 @@ def test_the_jobs_queued_behind_a_lost_actor_go_to_its_replacement(tmp_path):
         handle = engine.handle("torch", "fuzz")
         handle.start()
         pid = engine.ray.get(handle.actor.ready.remote())
-        handle.submit_fuzz(fuzz_job("torch-script", 0, 11, None, 4, False))
+        lost_job, queued_job = fuzz_job("torch-script", 0, 11, None, 4, False), fuzz_job("torch-script", 1, 12, None, 4, False)
+        handle.submit_fuzz(lost_job)
         assert handle.can_prefetch
-        handle.prefetch(fuzz_job("torch-script", 1, 12, None, 4, False))
-        queued_case = handle.queued[0][0]
+        handle.prefetch(queued_job)
         os.kill(pid, signal.SIGKILL)
         results = []
         deadline = time.monotonic() + 240
@@ -90,10 +91,47 @@ def test_the_jobs_queued_behind_a_lost_actor_go_to_its_replacement(tmp_path):
         assert len(results) == 2, results
         first, second = results
         assert (first.index, first.outcome.symptom) == (0, "abort")
-        assert "actor died" in first.outcome.message
-        assert second.index == 1 and second.case.id == queued_case.id
+        assert "actor died" in first.outcome.message and first.case.id == stand_in_case(lost_job).id
+        assert second.index == 1 and second.case.id == stand_in_case(queued_job).id
         assert second.outcome.symptom != "abort", second.outcome
+        assert second.keys and any(key.startswith("onnx:torch-script:") for key in second.keys)  # made in the worker
         assert handle.restarts == 1 and handle.aborts == 1
         handle.stop()
     finally:
         engine.shutdown()
+
+
+def test_an_actor_is_told_all_covered_sequences_with_its_first_fuzz_job_then_only_what_is_new(tmp_path):
+    """What the driver sends with each job (the actor's calls recorded); the actor's side of it,
+    `SeenSequences.load`, is tested in test_seen."""
+    from types import SimpleNamespace
+
+    from fuzzconv.engine import CampaignConfig
+    from fuzzconv.fuzz_job import fuzz_job
+    from fuzzconv.ray_engine import RayWorkerHandle
+    from fuzzconv.seen import SeenSequences
+
+    sent = []
+    actor = SimpleNamespace(run=SimpleNamespace(remote=lambda job: sent.append(job) or len(sent)))
+    engine = SimpleNamespace(ray=None, config=CampaignConfig(tmp_path, ("torch-script",), 30, seed=1, jobs=1))
+    handle = RayWorkerHandle(engine, "torch", 1.0)  # type: ignore[arg-type]
+    seen = SeenSequences("torch")
+    seen.add_keys(["edge:torch:relu>tanh"])
+    handle.seen = seen
+    handle.actor = actor
+    handle.submit_fuzz(fuzz_job("torch-script", 0, 11, None, 4, True))
+    seen.add_keys(["edge:torch:tanh>exp", "edge:torch:relu>tanh"])
+    handle.prefetch(fuzz_job("torch-script", 1, 12, None, 4, True))
+    first, second = sent
+    copy = SeenSequences("torch")
+    copy.load(first["seen_snapshot"])
+    assert ("relu", "tanh") in copy and ("tanh", "exp") not in copy and "learned" not in first
+    assert "seen_snapshot" not in second and len(second["learned"]) == 1
+    copy.load(b"", second["learned"])
+    assert bytes(copy.bits) == bytes(seen.bits)
+    # Jobs dropped unstarted (time is up) take their news with them: the next job has it all.
+    handle.ray = SimpleNamespace(cancel=lambda ref: None)
+    handle.drop_queued()
+    handle.job = None
+    handle.submit_fuzz(fuzz_job("torch-script", 2, 13, None, 4, True))
+    assert "seen_snapshot" in sent[-1]

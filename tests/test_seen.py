@@ -1,6 +1,7 @@
 """The campaign's covered operator sequences, one bit per possible pair and 3-gram."""
 
 import random
+import zlib
 
 import pytest
 
@@ -35,3 +36,20 @@ def test_unseen_after_agrees_with_a_plain_set():
 def test_a_buffer_of_another_registry_is_refused():
     with pytest.raises(ValueError, match="different operator registries"):
         SeenSequences("torch", bytearray(10))
+
+
+def test_a_reader_without_the_shared_memory_gets_a_snapshot_then_what_was_learned_since():
+    """A Ray actor's copy: the whole set once, then each follower's new bits; it ends equal."""
+    driver = SeenSequences("torch")
+    driver.add_keys(["edge:torch:relu>tanh", "ngram3:torch:relu>tanh>exp"])
+    learned = driver.follow()
+    snapshot = driver.snapshot()
+    assert len(snapshot) < len(driver.bits) // 50  # mostly zeroes: a few KB, not 600
+    driver.add_keys(["edge:torch:exp>relu", "edge:torch:relu>tanh"])  # one new, one seen before
+    assert len(learned) == 1
+    actor = SeenSequences("torch")
+    actor.load(snapshot, learned)
+    assert bytes(actor.bits) == bytes(driver.bits)
+    assert ("exp", "relu") in actor and ("relu", "tanh", "exp") in actor and ("tanh", "exp") not in actor
+    with pytest.raises(ValueError, match="different operator registries"):
+        actor.load(zlib.compress(b"\0" * 10))
