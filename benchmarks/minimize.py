@@ -8,7 +8,9 @@ Nothing is written.
 
 Without --frontend, each frontend's buckets run in a child process of their own, so that no
 process imports both torch and TensorFlow. Buckets whose recorded symptom is a hang or an
-abort are skipped: in-process they would stall or kill the benchmark.
+abort are skipped: in-process they would stall or kill the benchmark. A bucket that kills its
+child anyway (a converter can die of a signal on a candidate the bucket never held) is printed
+as such, and a new child goes on from the next bucket; the medians are over every child's rows.
 
 Usage: python benchmarks/minimize.py FOLDER [--frontend torch|keras] [--max-calls N] [--budget-s S]
 """
@@ -21,8 +23,9 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -116,35 +119,76 @@ def quiet_stdout() -> TextIO:
     return out
 
 
-def run_frontend(buckets: list[Bucket], frontend: str, max_calls: int, budget_s: float) -> None:
-    mine = [b for b in buckets if b.case.target.frontend == frontend]
+def frontend_buckets(buckets: list[Bucket], frontend: str) -> list[Bucket]:
+    return [b for b in buckets if b.case.target.frontend == frontend]
+
+
+def run_frontend(buckets: list[Bucket], frontend: str, max_calls: int, budget_s: float, start: int = 0,
+                 record: Path | None = None) -> list[Row]:
+    """Minimize `frontend`'s buckets from the `start`-th on, in this process. With `record`, each
+    bucket's index is appended to it as a JSON line before the bucket runs, and its row after:
+    what the parent reads back should this process die."""
+    mine = frontend_buckets(buckets, frontend)
     out = quiet_stdout()
-    print(f"== {frontend}: {len(mine)} buckets (max {max_calls} calls, {budget_s:g}s each)", file=out)
-    print(f"{'converter':14s} {'nodes':>12s} {'calls':>6s} {'time':>9s}{'':9s}  title", file=out, flush=True)
+    if start == 0:
+        print(f"== {frontend}: {len(mine)} buckets (max {max_calls} calls, {budget_s:g}s each)", file=out)
+        print(f"{'converter':14s} {'nodes':>12s} {'calls':>6s} {'time':>9s}{'':9s}  title", file=out, flush=True)
     rows = []
-    for bucket in mine:
+    for index in range(start, len(mine)):
+        bucket = mine[index]
         converter = bucket.case.target.converter
         if bucket.symptom in SKIPPED_SYMPTOMS:
             print(f"{converter:14s} skipped ({bucket.symptom})  {bucket.title[:90]}", file=out, flush=True)
             continue
+        _record(record, {"index": index})
         outcome = minimize_bucket(bucket, max_calls, budget_s)
         if isinstance(outcome, str):
             print(f"{converter:14s} {outcome}  {bucket.title[:90]}", file=out, flush=True)
             continue
         rows.append(outcome)
+        _record(record, {"row": asdict(outcome)})
         print_row(outcome, out)
-    if rows:
+    if rows and record is None:  # run alone; under a parent, the parent prints the medians of all its children
         print_medians(rows, out)
+    return rows
 
 
-def run_children(folder: Path, frontends: list[str], args: argparse.Namespace) -> int:
-    """One child process per frontend, one after the other, their output passed through."""
+def _record(record: Path | None, entry: dict[str, object]) -> None:
+    if record is not None:
+        with record.open("a") as stream:
+            stream.write(json.dumps(entry) + "\n")
+
+
+def run_children(folder: Path, frontends: list[str], buckets: list[Bucket], args: argparse.Namespace) -> int:
+    """Child processes per frontend, one after the other, their output passed through: a child
+    that dies is followed by a new one from the bucket after the one it died on. A child killed
+    by a signal is a converter's crash, printed; one that exits non-zero fails the benchmark."""
     status = 0
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
     for frontend in frontends:
-        command = [sys.executable, __file__, str(folder), "--frontend", frontend,
-                   "--max-calls", str(args.max_calls), "--budget-s", str(args.budget_s)]
-        status = subprocess.call(command, env=env) or status
+        mine = frontend_buckets(buckets, frontend)
+        rows: list[Row] = []
+        start = 0
+        with tempfile.TemporaryDirectory() as scratch:
+            record = Path(scratch) / "record.jsonl"
+            while start < len(mine):
+                record.write_text("")
+                command = [sys.executable, __file__, str(folder), "--frontend", frontend, "--start", str(start),
+                           "--record", str(record), "--max-calls", str(args.max_calls), "--budget-s", str(args.budget_s)]
+                code = subprocess.call(command, env=env)
+                entries = [json.loads(line) for line in record.read_text().splitlines() if line]
+                rows += [Row(**entry["row"]) for entry in entries if "row" in entry]
+                if code == 0:
+                    break
+                died_on = max((entry["index"] for entry in entries if "index" in entry), default=start)
+                how = f"killed by signal {-code}" if code < 0 else f"failed with exit code {code}"
+                print(f"{mine[died_on].case.target.converter:14s} its process {how}  "
+                      f"{mine[died_on].title[:90]}", flush=True)
+                if code > 0:  # fuzzconv's own error, not a converter's crash: the benchmark fails
+                    status = status or code
+                start = died_on + 1
+        if rows:
+            print_medians(rows, sys.stdout)
         print(flush=True)
     return status
 
@@ -155,16 +199,18 @@ def main() -> int:
     parser.add_argument("--frontend", choices=FRONTENDS)
     parser.add_argument("--max-calls", type=int, default=300)
     parser.add_argument("--budget-s", type=float, default=120.0)
+    parser.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)  # a child's first bucket
+    parser.add_argument("--record", type=Path, help=argparse.SUPPRESS)  # a child's record for its parent
     args = parser.parse_args()
     buckets = load_buckets(args.folder)
     if not buckets:
         print(f"no case.json with a title.txt beside it under {args.folder}")
         return 1
     if args.frontend:
-        run_frontend(buckets, args.frontend, args.max_calls, args.budget_s)
+        run_frontend(buckets, args.frontend, args.max_calls, args.budget_s, args.start, args.record)
         return 0
     present = [f for f in FRONTENDS if any(b.case.target.frontend == f for b in buckets)]
-    return run_children(args.folder, present, args)
+    return run_children(args.folder, present, buckets, args)
 
 
 if __name__ == "__main__":
