@@ -109,13 +109,19 @@ def print_medians(rows: list[Row], out: TextIO) -> None:
         print(f"{converter:14s} {len(mine):7d} {before:13g} {after:12g} {calls:7g} {seconds:8.1f}", file=out, flush=True)
 
 
-def quiet_stdout() -> TextIO:
+def quiet_stdout(log: Path | None = None) -> TextIO:
     """A stream to the real stdout, which itself then goes to /dev/null: converters print
-    their intermediate graphs there, from Python and from C++ alike."""
+    their intermediate graphs there, from Python and from C++ alike. With `log`, stderr goes
+    there too (the frameworks' warnings, hundreds of lines a run), for the parent to show
+    should this process fail."""
     out = os.fdopen(os.dup(1), "w")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
+    if log is not None:
+        stream = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(stream, 2)
+        os.close(stream)
     return out
 
 
@@ -127,9 +133,9 @@ def run_frontend(buckets: list[Bucket], frontend: str, max_calls: int, budget_s:
                  record: Path | None = None) -> list[Row]:
     """Minimize `frontend`'s buckets from the `start`-th on, in this process. With `record`, each
     bucket's index is appended to it as a JSON line before the bucket runs, and its row after:
-    what the parent reads back should this process die."""
+    what the parent reads back should this process die; stderr goes beside it, `record`.log."""
     mine = frontend_buckets(buckets, frontend)
-    out = quiet_stdout()
+    out = quiet_stdout(record.with_suffix(".log") if record is not None else None)
     if start == 0:
         print(f"== {frontend}: {len(mine)} buckets (max {max_calls} calls, {budget_s:g}s each)", file=out)
         print(f"{'converter':14s} {'nodes':>12s} {'calls':>6s} {'time':>9s}{'':9s}  title", file=out, flush=True)
@@ -173,6 +179,7 @@ def run_children(folder: Path, frontends: list[str], buckets: list[Bucket], args
             record = Path(scratch) / "record.jsonl"
             while start < len(mine):
                 record.write_text("")
+                record.with_suffix(".log").write_text("")
                 command = [sys.executable, __file__, str(folder), "--frontend", frontend, "--start", str(start),
                            "--record", str(record), "--max-calls", str(args.max_calls), "--budget-s", str(args.budget_s)]
                 code = subprocess.call(command, env=env)
@@ -186,6 +193,7 @@ def run_children(folder: Path, frontends: list[str], buckets: list[Bucket], args
                       f"{mine[died_on].title[:90]}", flush=True)
                 if code > 0:  # fuzzconv's own error, not a converter's crash: the benchmark fails
                     status = status or code
+                    print("\n".join(record.with_suffix(".log").read_text().splitlines()[-30:]), file=sys.stderr)
                 start = died_on + 1
         if rows:
             print_medians(rows, sys.stdout)
