@@ -130,7 +130,7 @@ def frontend_buckets(buckets: list[Bucket], frontend: str) -> list[Bucket]:
 
 
 def run_frontend(buckets: list[Bucket], frontend: str, max_calls: int, budget_s: float, start: int = 0,
-                 record: Path | None = None) -> list[Row]:
+                 record: Path | None = None) -> None:
     """Minimize `frontend`'s buckets from the `start`-th on, in this process. With `record`, each
     bucket's index is appended to it as a JSON line before the bucket runs, and its row after:
     what the parent reads back should this process die; stderr goes beside it, `record`.log."""
@@ -156,7 +156,6 @@ def run_frontend(buckets: list[Bucket], frontend: str, max_calls: int, budget_s:
         print_row(outcome, out)
     if rows and record is None:  # run alone; under a parent, the parent prints the medians of all its children
         print_medians(rows, out)
-    return rows
 
 
 def _record(record: Path | None, entry: dict[str, object]) -> None:
@@ -187,13 +186,16 @@ def run_children(folder: Path, frontends: list[str], buckets: list[Bucket], args
                 rows += [Row(**entry["row"]) for entry in entries if "row" in entry]
                 if code == 0:
                     break
-                died_on = max((entry["index"] for entry in entries if "index" in entry), default=start)
+                began = [entry["index"] for entry in entries if "index" in entry]
+                died_on = max(began, default=start)
                 how = f"killed by signal {-code}" if code < 0 else f"failed with exit code {code}"
-                print(f"{mine[died_on].case.target.converter:14s} its process {how}  "
-                      f"{mine[died_on].title[:90]}", flush=True)
+                where = mine[died_on].title[:90] if began else f"before its first bucket ({mine[start].title[:60]})"
+                print(f"{mine[died_on].case.target.converter:14s} its process {how}  {where}", flush=True)
                 if code > 0:  # fuzzconv's own error, not a converter's crash: the benchmark fails
                     status = status or code
                     print("\n".join(record.with_suffix(".log").read_text().splitlines()[-30:]), file=sys.stderr)
+                if not began:  # it died before any bucket: a new child would too
+                    break
                 start = died_on + 1
         if rows:
             print_medians(rows, sys.stdout)
@@ -217,7 +219,7 @@ def main() -> int:
     if args.frontend:
         run_frontend(buckets, args.frontend, args.max_calls, args.budget_s, args.start, args.record)
         return 0
-    present = [f for f in FRONTENDS if any(b.case.target.frontend == f for b in buckets)]
+    present = [f for f in FRONTENDS if frontend_buckets(buckets, f)]
     return run_children(args.folder, present, buckets, args)
 
 
